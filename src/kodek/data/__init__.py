@@ -1,0 +1,1 @@
+"""Speech data for kodek: the BIGOS-v2 loader and the bundled Polish sample."""
