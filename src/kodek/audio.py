@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kodek.errors import KodekError
+
 AudioSource = str | Path | bytes | bytearray | io.IOBase
 
 
-class AudioError(ValueError):
+class AudioError(KodekError, ValueError):
     """An audio item that cannot be used, with a message naming the item."""
 
 
@@ -33,10 +35,10 @@ def load_audio(
     label = name or (str(source) if isinstance(source, str | Path) else "<bytes>")
     try:
         wave, rate = _read_soundfile(source)
-    except Exception as first:  # noqa: BLE001 - fall back to FFmpeg for any libsndfile failure
+    except Exception as first:
         try:
             wave, rate = _read_pyav(source)
-        except Exception as second:  # noqa: BLE001
+        except Exception as second:
             raise AudioError(f"{label}: cannot decode audio ({first}; {second})") from second
     wave = check_wave(to_mono(wave), name=label)
     if sample_rate is not None and rate != sample_rate:
@@ -68,11 +70,7 @@ def _read_pyav(source: AudioSource) -> tuple[np.ndarray, int]:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate
         resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=rate)
-        chunks = [
-            out.to_ndarray()
-            for frame in container.decode(stream)
-            for out in resampler.resample(frame)
-        ]
+        chunks = [out.to_ndarray() for frame in container.decode(stream) for out in resampler.resample(frame)]
     if not chunks:
         raise AudioError("no audio frames")
     return np.concatenate(chunks, axis=1).astype(np.float32), int(rate)

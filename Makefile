@@ -1,0 +1,35 @@
+# The two set-up commands: `make test` and `make demo`. Each installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kodek-installed
+DEMO_OUT ?= demo-out
+
+.PHONY: install test demo leaderboard lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	@# CPU builds for this kind of machine (no GPU); the package itself asks only for ranges.
+	$(BIN)/pip install -q torch==2.13.0 torchcodec==0.13.0
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/pytest -q
+
+demo: install
+	$(BIN)/kodek demo --out $(DEMO_OUT)
+
+leaderboard: install
+	@test -d $(DEMO_OUT)/results || { echo "no results yet: run 'make demo' first"; exit 2; }
+	$(BIN)/kodek leaderboard --results $(DEMO_OUT)/results
+
+lint: install
+	$(BIN)/ruff check src tests leaderboard metrics
+	$(BIN)/ruff format --check src tests leaderboard metrics
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from kodek.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""The ``kodek`` command. Heavy libraries are imported inside the subcommand that needs them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kodek.errors import KodekError
+
+
+class CliError(KodekError):
+    """An error the user can fix: printed as one line, exit status 2."""
+
+
+def _codec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build the architecture from its config with seeded random weights (offline; "
+        "marked as such in every output, never a real score)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+
+
+def cmd_codecs_list(args: argparse.Namespace) -> int:
+    from kodek.codecs.registry import availability, registry
+
+    reg = registry()
+    rows = []
+    for entry in reg.entries.values():
+        spec, state = entry.spec, availability(entry)
+        rows.append(
+            {
+                **spec.to_dict(),
+                "availability": state.status,
+                "availability_reason": state.reason,
+                "source": entry.source,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    header = f"{'codec id':<30} {'kind':<10} {'rate':>6} {'fps':>7} {'K':>3} {'kbps':>8}  availability"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        reason = f" ({row['availability_reason']})" if args.verbose and row["availability_reason"] else ""
+        print(
+            f"{row['id']:<30} {row['kind']:<10} {row['sample_rate']:>6} {row['frame_rate']:>7g} "
+            f"{row['num_codebooks']:>3} {row['bitrate_bps'] / 1000:>8.2f}  {row['availability']}{reason}"
+        )
+    for error in reg.load_errors:
+        print(f"warning: {error}", file=sys.stderr)
+    return 0
+
+
+def cmd_codecs_show(args: argparse.Namespace) -> int:
+    from kodek.codecs.registry import availability, registry
+
+    entry = registry().get(args.codec)
+    state = availability(entry)
+    print(
+        json.dumps(
+            {
+                **entry.spec.to_dict(),
+                "availability": state.status,
+                "availability_reason": state.reason,
+                "factory": entry.factory,
+                "source": entry.source,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from kodek.codecs import build_codec
+    from kodek.data.source import load_source
+    from kodek.tokenize.pipeline import parse_shard, tokenize
+
+    shard = parse_shard(args.shard)
+    codec = build_codec(args.codec, random_weights=args.random_weights, seed=args.seed, device=args.device)
+    for split in args.split:
+        source = load_source(args.data, split, token=args.token, revision=args.revision)
+        stats = tokenize(
+            codec,
+            source,
+            Path(args.out),
+            shard=shard,
+            batch_seconds=args.batch_seconds,
+            max_batch=args.max_batch,
+            limit=args.limit,
+        )
+        print(stats.summary())
+        for failure in stats.failures:
+            print(f"  failed: {failure['audioname']}: {failure['reason']}")
+    print(f"load with: datasets.load_dataset({str(args.out)!r}, {args.codec!r}, split=...)")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from kodek.hub import publish_folder
+
+    result = publish_folder(Path(args.folder), args.repo, create_pr=args.pr, private=args.private, message=args.message)
+    print(result.summary())
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from kodek.metrics.score import score
+    from kodek.tokenize.reader import open_tokens
+
+    tokens = open_tokens(args.tokens, args.codec, revision=args.revision, token=args.token)
+    data = score(
+        tokens,
+        Path(args.out),
+        split=args.split,
+        metrics=args.metrics.split(","),
+        workers=args.workers,
+        device=args.device,
+        limit=args.limit,
+        token=args.token,
+    )
+    print(f"{args.codec}: {data['dataset']['utterances']} utterances scored")
+    for name, metric in data["metrics"].items():
+        rec = metric.get("rec") or {}
+        mean = "n/a" if rec.get("mean") is None else f"{rec['mean']:.3f}"
+        print(f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})")
+    print(f"results: {Path(args.out) / args.codec}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    import kodek
+
+    app = Path(kodek.__file__).resolve().parents[2] / "leaderboard" / "app.py"
+    if not app.is_file():
+        raise CliError("the leaderboard Space (leaderboard/app.py) ships with the kodek repository: use a checkout")
+    env = {**os.environ, "KODEK_RESULTS": str(Path(args.results).resolve())}
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    print(f"leaderboard on http://{args.address}:{args.port} (results from {args.results}); Ctrl+C stops it")
+    return subprocess.call(command, env=env)
+
+
+def cmd_bench_tokenize(args: argparse.Namespace) -> int:
+    from kodek.bench import bench_tokenize
+
+    report = bench_tokenize(
+        args.codec,
+        data=args.data,
+        split=args.split,
+        random_weights=args.random_weights,
+        batch_seconds=args.batch_seconds,
+        max_batch=args.max_batch,
+        repeat=args.repeat,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kodek.demo import run_demo
+
+    return run_demo(Path(args.out), split=args.split, codecs=args.codec, workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kodek", description="Speech tokenizers on Polish speech (BIGOS-v2).")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    codecs = sub.add_parser("codecs", help="the registered codecs")
+    codecs = codecs.add_subparsers(dest="codecs_command", required=True)
+    listing = codecs.add_parser("list", help="every registered codec id with its facts and availability")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("-v", "--verbose", action="store_true", help="say why a codec is not available")
+    listing.set_defaults(func=cmd_codecs_list)
+    show = codecs.add_parser("show", help="one codec's spec as JSON")
+    show.add_argument("codec")
+    show.set_defaults(func=cmd_codecs_show)
+
+    tok = sub.add_parser("tokenize", help="encode a split into a token dataset (Hub layout)")
+    tok.add_argument("--codec", required=True)
+    tok.add_argument("--data", default="sample", help="sample | bigos | bigos:CONFIG (default: sample)")
+    tok.add_argument("--split", nargs="+", default=["test"], help="one or more splits (default: test)")
+    tok.add_argument("--out", required=True, help="output folder (Hub layout; shared by several codecs)")
+    tok.add_argument("--shard", default="0/1", help="I/N: process shard I of N (array jobs)")
+    tok.add_argument("--batch-seconds", type=float, help="padded audio seconds per batch (default: by device)")
+    tok.add_argument("--max-batch", type=int, help="utterances per batch (default: 4 on CPU, 64 on GPU)")
+    tok.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
+    tok.add_argument("--revision", default="main", help="BIGOS-v2 revision")
+    tok.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    _codec_args(tok)
+    tok.set_defaults(func=cmd_tokenize)
+
+    pub = sub.add_parser("publish", help="upload a token folder to a Hub dataset repo in one commit")
+    pub.add_argument("folder")
+    pub.add_argument("--repo", required=True, help="ORG/NAME")
+    pub.add_argument("--pr", action="store_true", help="open a pull request instead of committing to main")
+    pub.add_argument("--private", action="store_true", help="create the repo private")
+    pub.add_argument("--message", help="commit message")
+    pub.set_defaults(func=cmd_publish)
+
+    sc = sub.add_parser("score", help="decode tokens and score them against the original audio")
+    sc.add_argument("--tokens", required=True, help="token folder or Hub dataset repo id")
+    sc.add_argument("--codec", required=True)
+    sc.add_argument("--out", required=True, help="results folder")
+    sc.add_argument("--split", help="default: test if present")
+    sc.add_argument("--metrics", default="pesq_wb,stoi", help="comma-separated (default: pesq_wb,stoi)")
+    sc.add_argument("--workers", type=int, help="metric processes (default: all cores)")
+    sc.add_argument("--device", default="cpu")
+    sc.add_argument("--limit", type=int)
+    sc.add_argument("--revision", help="revision of a Hub token repo")
+    sc.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    sc.set_defaults(func=cmd_score)
+
+    lb = sub.add_parser("leaderboard", help="open the Streamlit leaderboard on local results")
+    lb.add_argument("--results", required=True, help="results folder")
+    lb.add_argument("--port", type=int, default=8501)
+    lb.add_argument("--address", default="127.0.0.1")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    bt = bench.add_parser("tokenize", help="pipeline vs pure forward, batched vs one-by-one")
+    bt.add_argument("--codec", required=True)
+    bt.add_argument("--data", default="sample")
+    bt.add_argument("--split", default="test")
+    bt.add_argument("--batch-seconds", type=float, help="default: by device, as kodek tokenize")
+    bt.add_argument("--max-batch", type=int, help="default: by device, as kodek tokenize")
+    bt.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
+    bt.add_argument("--random-weights", action="store_true")
+    bt.add_argument("--device", default="cpu")
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(func=cmd_bench_tokenize)
+
+    demo = sub.add_parser("demo", help="tokenize + score the bundled sample with every codec that runs here")
+    demo.add_argument("--out", default="demo-out")
+    demo.add_argument("--split", default="test")
+    demo.add_argument("--codec", action="append", help="only these codec ids (repeatable)")
+    demo.add_argument("--workers", type=int)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    from kodek import __version__
+
+    return f"kodek {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import logging
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KodekError as error:
+        print(f"kodek: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kodek: interrupted (a rerun with the same arguments resumes)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

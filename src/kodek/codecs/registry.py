@@ -1,0 +1,179 @@
+"""The codec registry: static specs, lazy factories, third-party entry points.
+
+Built-in family modules are light to import (no torch at module level) and each
+exposes ``ENTRIES``. Third-party packages register through the entry-point group
+``kodek.codecs``: the entry point resolves to an iterable of :class:`CodecEntry`
+or to a callable returning one. That is how a new codec is submitted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kodek.codecs.base import (
+    Codec,
+    MissingExtraError,
+    UnknownCodecError,
+    UnsupportedCodecError,
+)
+from kodek.codecs.spec import CodecSpec
+
+ENTRY_POINT_GROUP = "kodek.codecs"
+
+BUILTIN_FAMILIES: tuple[str, ...] = (
+    "kodek.codecs.reference",
+    "kodek.codecs.classic",
+    "kodek.codecs.encodec",
+)
+
+
+@dataclass(frozen=True)
+class CodecEntry:
+    """A registered codec: its spec and how to build it.
+
+    ``factory`` is ``"module:callable"``, imported only when the codec is built;
+    the callable takes ``(spec, *, random_weights: bool, seed: int)``.
+    ``requires`` lists importable module names the factory needs.
+    """
+
+    spec: CodecSpec
+    factory: str
+    requires: tuple[str, ...] = ()
+    source: str = "kodek"  # "kodek" or the distribution that registered it
+
+
+@dataclass(frozen=True)
+class Availability:
+    status: str  # available | needs-weights | needs-extra | unsupported
+    reason: str = ""
+
+    @property
+    def runnable(self) -> bool:
+        """Can run here with some weights (real, or random for tests)."""
+        return self.status in ("available", "needs-weights")
+
+
+@dataclass
+class Registry:
+    entries: dict[str, CodecEntry] = field(default_factory=dict)
+    load_errors: list[str] = field(default_factory=list)
+
+    def add(self, entry: CodecEntry) -> None:
+        if entry.spec.id in self.entries:
+            other = self.entries[entry.spec.id].source
+            raise ValueError(f"codec id {entry.spec.id!r} registered twice ({other}, {entry.source})")
+        self.entries[entry.spec.id] = entry
+
+    def get(self, codec_id: str) -> CodecEntry:
+        try:
+            return self.entries[codec_id]
+        except KeyError:
+            close = difflib.get_close_matches(codec_id, list(self.entries), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownCodecError(
+                f"unknown codec id {codec_id!r}{hint} (`kodek codecs list` shows them all)"
+            ) from None
+
+    def specs(self) -> list[CodecSpec]:
+        return [entry.spec for entry in self.entries.values()]
+
+
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry: built-in families, then entry points."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        reg = Registry()
+        for module in BUILTIN_FAMILIES:
+            for entry in importlib.import_module(module).ENTRIES:
+                reg.add(entry)
+        _load_entry_points(reg)
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the cached registry (after installing a plugin, in tests)."""
+    global _REGISTRY
+    _REGISTRY = None
+
+
+def _load_entry_points(reg: Registry) -> None:
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = point.dist.name if point.dist else point.value
+        try:
+            loaded: Any = point.load()
+            entries: Iterable[CodecEntry] = loaded() if callable(loaded) else loaded
+            for entry in entries:
+                reg.add(CodecEntry(entry.spec, entry.factory, entry.requires, source=dist))
+        except Exception as error:
+            reg.load_errors.append(f"entry point {point.name} ({dist}): {error}")
+
+
+def get_spec(codec_id: str) -> CodecSpec:
+    return registry().get(codec_id).spec
+
+
+def hf_cache_dir() -> Path:
+    if "HF_HUB_CACHE" in os.environ:
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    return home / "hub"
+
+
+def weights_cached(repo: str, revision: str) -> bool:
+    """Whether a snapshot of ``repo`` at ``revision`` is in the local Hub cache (no import, no network)."""
+    folder = hf_cache_dir() / f"models--{repo.replace('/', '--')}"
+    if (folder / "snapshots" / revision).is_dir():
+        return True
+    ref = folder / "refs" / revision
+    return ref.is_file() and (folder / "snapshots" / ref.read_text().strip()).is_dir()
+
+
+def missing_modules(entry: CodecEntry) -> list[str]:
+    return [name for name in entry.requires if importlib.util.find_spec(name) is None]
+
+
+def availability(entry: CodecEntry) -> Availability:
+    spec = entry.spec
+    if spec.unsupported:
+        return Availability("unsupported", spec.unsupported)
+    missing = missing_modules(entry)
+    if missing:
+        extra = f" (pip install 'kodek[{spec.install_extra}]')" if spec.install_extra else ""
+        return Availability("needs-extra", f"missing {', '.join(missing)}{extra}")
+    ckpt = spec.checkpoint
+    if ckpt and not weights_cached(ckpt.repo, ckpt.revision):
+        return Availability(
+            "needs-weights",
+            f"weights {ckpt.repo}@{ckpt.revision[:12]} not in the local Hub cache "
+            "(downloaded on first use where the Hub is reachable; --random-weights works offline)",
+        )
+    return Availability("available")
+
+
+def build_codec(codec_id: str, *, random_weights: bool = False, seed: int = 0, device: str = "cpu") -> Codec:
+    """Build a registered codec; real weights from the pinned checkpoint unless ``random_weights``."""
+    entry = registry().get(codec_id)
+    if entry.spec.unsupported:
+        raise UnsupportedCodecError(f"{codec_id}: unsupported here: {entry.spec.unsupported}")
+    missing = missing_modules(entry)
+    if missing:
+        extra = entry.spec.install_extra
+        how = f"pip install 'kodek[{extra}]'" if extra else f"install {', '.join(missing)}"
+        raise MissingExtraError(f"{codec_id} needs {', '.join(missing)}: {how}")
+    module_name, _, attr = entry.factory.partition(":")
+    factory: Callable[..., Codec] = getattr(importlib.import_module(module_name), attr)
+    codec = factory(entry.spec, random_weights=random_weights, seed=seed)
+    codec.seed = seed
+    return codec.to(device) if device != "cpu" else codec

@@ -1,0 +1,78 @@
+"""``kodek demo`` (``make demo``): the main job on the bundled Polish sample, offline.
+
+Tokenize the sample with every codec that can run here, score the
+reconstructions, write results, print the comparison table. A codec that cannot
+run (weights not reachable, an extra not installed, unsupported) is listed as
+skipped with the reason and the command that runs it where it can.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kodek.codecs.base import CodecError, WeightsUnavailableError
+from kodek.codecs.registry import availability, build_codec, registry
+
+
+@dataclass
+class Skipped:
+    codec_id: str
+    reason: str
+    command: str
+
+
+def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None, workers: int | None = None) -> int:
+    from kodek.data.source import load_source
+    from kodek.hub import hub_reachable
+    from kodek.leaderboard.tables import load_results, reconstruction_table
+    from kodek.metrics.score import score
+    from kodek.tokenize.pipeline import tokenize
+    from kodek.tokenize.reader import open_tokens
+
+    if not hub_reachable():
+        # Fail at once instead of retrying every download for ~25 s.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        print("The Hugging Face Hub is not reachable: codecs whose weights are not cached are skipped.")
+    tokens_dir, results_dir = out / "tokens", out / "results"
+    source = load_source("sample", split)
+    skipped: list[Skipped] = []
+    done: list[str] = []
+    for entry in registry().entries.values():
+        spec = entry.spec
+        if codecs and spec.id not in codecs:
+            continue
+        command = f"kodek tokenize --codec {spec.id} --data bigos --split test --out TOKENS"
+        state = availability(entry)
+        if state.status in ("unsupported", "needs-extra"):
+            skipped.append(Skipped(spec.id, state.reason, command))
+            continue
+        try:
+            codec = build_codec(spec.id)
+        except WeightsUnavailableError as error:
+            skipped.append(Skipped(spec.id, error.short, command))
+            continue
+        except CodecError as error:
+            skipped.append(Skipped(spec.id, str(error), command))
+            continue
+        print(f"\n== {spec.id}")
+        stats = tokenize(codec, source, tokens_dir)
+        print(stats.summary())
+        score(open_tokens(tokens_dir, spec.id), results_dir, split=split, workers=workers)
+        done.append(spec.id)
+
+    loaded = load_results(results_dir)
+    table = reconstruction_table([r for r in loaded.results if r["codec"]["id"] in done])
+    print(
+        "\nReconstruction quality on the bundled Polish sample (synthetic speech, "
+        f"{len(source.dataset)} utterances, split {split}):\n"
+    )
+    print(table.to_string(index=False) if len(table) else "(no codec could run)")
+    if skipped:
+        print(f"\nSkipped {len(skipped)} codecs (not run here, not dropped):")
+        for item in skipped:
+            print(f"  - {item.codec_id}: {item.reason}\n      where it can run: {item.command}")
+    print(f"\nTokens: {tokens_dir}\nResults: {results_dir}")
+    print(f"Open the leaderboard: make leaderboard   (or: kodek leaderboard --results {results_dir})")
+    return 0 if done else 1

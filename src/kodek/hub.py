@@ -1,0 +1,106 @@
+"""All Hugging Face Hub I/O of kodek: repo ids, upload, download, pull requests.
+
+The token comes from the usual Hub environment (``HF_TOKEN``, ``hf auth login``)
+and is never printed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from kodek.errors import KodekError
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+NEVER_PUBLISHED = [".kodek-work/**", "**/.kodek-work/**", ".kodek.lock", "**/.*.tmp-*"]
+
+
+class HubError(KodekError, RuntimeError):
+    pass
+
+
+def check_repo_id(repo: str) -> str:
+    if not REPO_ID.match(repo) or ".." in repo:
+        raise HubError(f"invalid Hub repo id {repo!r}: expected ORG/NAME")
+    return repo
+
+
+@dataclass
+class Published:
+    repo: str
+    revision: str  # the commit now at the head of the target ref
+    changed: bool  # False when the content was already there (no commit made)
+    pr_url: str | None = None
+
+    def summary(self) -> str:
+        if not self.changed:
+            return f"{self.repo}: already up to date at {self.revision[:12]} (nothing to publish)"
+        where = f"pull request {self.pr_url}" if self.pr_url else f"commit {self.revision[:12]}"
+        return f"{self.repo}: published as {where}"
+
+
+def publish_folder(
+    folder: Path,
+    repo: str,
+    *,
+    repo_type: str = "dataset",
+    create_pr: bool = False,
+    private: bool = False,
+    message: str | None = None,
+    token: str | bool | None = None,
+) -> Published:
+    """Create the repo if needed and upload ``folder`` in one commit (or one pull request).
+
+    Re-publishing identical content makes no commit: the client compares file
+    hashes with the Hub's before committing.
+    """
+    from huggingface_hub import HfApi
+
+    check_repo_id(repo)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HubError(f"{folder}: no such folder")
+    api = HfApi(token=token)
+    api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True)
+    before = api.repo_info(repo, repo_type=repo_type).sha
+    info = api.upload_folder(
+        repo_id=repo,
+        repo_type=repo_type,
+        folder_path=folder,
+        commit_message=message or f"kodek: upload {folder.name}",
+        create_pr=create_pr,
+        ignore_patterns=NEVER_PUBLISHED,
+    )
+    pr_url = getattr(info, "pr_url", None)
+    changed = bool(pr_url) or info.oid != before
+    return Published(repo, info.oid, changed, pr_url)
+
+
+def download_folder(
+    repo: str,
+    *,
+    repo_type: str = "dataset",
+    revision: str | None = None,
+    patterns: list[str] | None = None,
+    token: str | bool | None = None,
+) -> Path:
+    from huggingface_hub import snapshot_download
+
+    check_repo_id(repo)
+    return Path(snapshot_download(repo, repo_type=repo_type, revision=revision, allow_patterns=patterns, token=token))
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub endpoint answers at all (the demo goes offline at once when not)."""
+    import os
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        urllib.request.urlopen(f"{endpoint}/api/whoami-v2", timeout=timeout)
+    except urllib.error.HTTPError:
+        return True  # it answered (401 without a token)
+    except OSError:
+        return False
+    return True

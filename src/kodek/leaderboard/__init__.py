@@ -1,0 +1,1 @@
+"""Leaderboard data logic: results schema, loading, validation, tables (no Streamlit import)."""

@@ -1,0 +1,1 @@
+"""Metric functions, the GT/REC scorer and the results writer."""

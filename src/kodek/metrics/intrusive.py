@@ -1,0 +1,70 @@
+"""Intrusive quality metrics: the reference library, called the reference way.
+
+Each function takes the original (reference) and the reconstruction as mono
+float arrays at the metric's own rate, already aligned to the same length, and
+returns a float, or raises :class:`MetricUnavailable` with the reason when the
+reference library cannot give a value (silence, too short). A missing value is
+recorded as missing, never replaced by a made-up number.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+class MetricUnavailable(ValueError):
+    """No value for this utterance, with the reason (recorded and counted)."""
+
+
+PESQ_MIN_SECONDS = 0.25  # P.862 needs at least 1/4 s; shorter input raises in the library
+
+
+def _check_pair(reference: np.ndarray, degraded: np.ndarray) -> None:
+    if reference.shape != degraded.shape:
+        raise MetricUnavailable(f"length mismatch {reference.shape} vs {degraded.shape}")
+    if not (np.isfinite(reference).all() and np.isfinite(degraded).all()):
+        raise MetricUnavailable("NaN or inf samples")
+
+
+def pesq(reference: np.ndarray, degraded: np.ndarray, sample_rate: int, mode: str) -> float:
+    """ITU-T P.862 PESQ (``mode`` 'wb' at 16 kHz, 'nb' at 8 kHz) with the ``pesq`` package."""
+    from pesq import PesqError
+    from pesq import pesq as pesq_ref
+
+    _check_pair(reference, degraded)
+    if len(reference) < PESQ_MIN_SECONDS * sample_rate:
+        raise MetricUnavailable(f"too short for PESQ ({len(reference) / sample_rate:.3f} s < {PESQ_MIN_SECONDS} s)")
+    try:
+        value = pesq_ref(sample_rate, reference.astype(np.float64), degraded.astype(np.float64), mode)
+    except PesqError as error:  # NoUtterancesError, BufferTooShortError, ...
+        raise MetricUnavailable(f"PESQ: {type(error).__name__}") from error
+    except ValueError as error:  # an all-silent degraded signal
+        raise MetricUnavailable(f"PESQ: {error}") from error
+    if not np.isfinite(value):
+        raise MetricUnavailable("PESQ returned NaN")
+    return float(value)
+
+
+def pesq_wb(reference: np.ndarray, degraded: np.ndarray) -> float:
+    return pesq(reference, degraded, 16_000, "wb")
+
+
+def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000, extended: bool = False) -> float:
+    """(E)STOI with ``pystoi``; a reference without speech frames has no value."""
+    from pystoi import stoi as stoi_ref
+
+    _check_pair(reference, degraded)
+    if not np.any(reference):
+        raise MetricUnavailable("silent reference")
+    # pystoi drops silent frames; with fewer than 30 frames left it warns and returns a
+    # placeholder 1e-5, which must not be averaged as a score.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = stoi_ref(reference.astype(np.float64), degraded.astype(np.float64), sample_rate, extended=extended)
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        raise MetricUnavailable("STOI: fewer than 30 speech frames (too short or silent)")
+    if not np.isfinite(value):
+        raise MetricUnavailable("STOI returned NaN")
+    return float(value)

@@ -1,0 +1,95 @@
+"""Aggregate per-utterance values into the results JSON of DESIGN.md.
+
+Results live as ``<results>/<codec_id>/<task>.json`` beside the per-utterance
+table ``<results>/<codec_id>/<task>-utterances.parquet``. Aggregates are computed
+from the table (the single source of truth): mean/std/median over the utterances
+that have a value, with the missing ones counted and their reasons listed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from kodek.tokenize import layout
+
+SCHEMA_VERSION = 1
+MAX_LISTED_FAILURES = 1000
+
+
+def results_path(out: Path, codec_id: str, task: str) -> Path:
+    return out / codec_id / f"{task}.json"
+
+
+def utterances_path(out: Path, codec_id: str, task: str) -> Path:
+    return out / codec_id / f"{task}-utterances.parquet"
+
+
+def summarise(values: np.ndarray, missing: int) -> dict[str, Any]:
+    """Statistics of the values present; ``missing`` counts utterances without one."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {"mean": None, "std": None, "median": None, "n": 0, "missing": missing}
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "median": float(np.median(values)),
+        "n": len(values),
+        "missing": int(missing),
+    }
+
+
+def _column(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
+    values = np.array([np.nan if v is None else v for v in table[name].to_pylist()], dtype=np.float64)
+    reasons = table[f"{name}__missing"].to_pylist()
+    return values, reasons
+
+
+def aggregate(table: pa.Table, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Overall and per-subset aggregates, plus failures, from the per-utterance table.
+
+    ``metrics`` maps a metric name to its description (label, direction, range,
+    and ``conditions``: which of ``gt``/``rec`` it has; column ``<name>`` holds REC,
+    ``<name>__gt`` holds GT where there is one).
+    """
+    subsets = np.array(table["dataset"].to_pylist(), dtype=object)
+    out: dict[str, Any] = {"metrics": {}, "by_subset": {}, "failures": {}}
+    reasons: Counter[str] = Counter()
+    listed: list[dict[str, str]] = []
+    names = table["audioname"].to_pylist()
+    for name, info in metrics.items():
+        entry = dict(info)
+        for condition in info["conditions"]:
+            column = name if condition == "rec" else f"{name}__gt"
+            values, missing = _column(table, column)
+            entry[condition] = summarise(values, sum(r is not None for r in missing))
+            for subset in sorted(set(subsets)):
+                mask = subsets == subset
+                sub_missing = sum(r is not None for r, m in zip(missing, mask, strict=True) if m)
+                out["by_subset"].setdefault(subset, {}).setdefault(name, {})[condition] = summarise(
+                    values[mask], sub_missing
+                )
+            for audioname, reason in zip(names, missing, strict=True):
+                if reason is not None:
+                    reasons[f"{column}: {reason}"] += 1
+                    if len(listed) < MAX_LISTED_FAILURES:
+                        listed.append({"audioname": audioname, "metric": column, "reason": reason})
+        out["metrics"][name] = entry
+    out["failures"] = {"count": sum(reasons.values()), "by_reason": dict(reasons), "items": listed}
+    return out
+
+
+def write_results(out: Path, data: dict[str, Any]) -> Path:
+    """Validate against the leaderboard schema, then write atomically."""
+    from kodek.leaderboard.schema import validate
+
+    errors = validate(data)
+    if errors:
+        raise ValueError("results do not match the schema: " + "; ".join(errors))
+    path = results_path(out, data["codec"]["id"], data["task"])
+    layout.write_json(path, data)
+    return path

@@ -1,0 +1,276 @@
+"""``kodek score``: decode a token dataset and score it against the original audio.
+
+The main process decodes in length-bucketed batches (torch uses its own threads);
+per-utterance CPU metrics run in a pool of worker processes over all cores, so
+decoding and scoring overlap. Per-utterance values are written in parts, so a
+killed run resumes where it stopped; the results JSON is aggregated from the
+finished per-utterance table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kodek import audio
+from kodek.errors import KodekError
+from kodek.metrics import results
+from kodek.metrics.intrusive import MetricUnavailable
+from kodek.metrics.registry import DEFAULT_METRICS, METRICS, get_metric
+from kodek.tokenize import layout
+from kodek.tokenize.reader import TokenSet
+
+log = logging.getLogger(__name__)
+TASK = "reconstruction"
+SCORE_RATE = 16_000  # originals and reconstructions are compared at BIGOS's rate
+
+
+class ScoreError(KodekError, RuntimeError):
+    pass
+
+
+@dataclass
+class Pending:
+    row: dict[str, Any]
+    future: Future | None = None
+    failure: str | None = None  # a reason that applies to every metric of this utterance
+
+
+def compute_metrics(names: Sequence[str], reference: np.ndarray, degraded: np.ndarray) -> dict[str, Any]:
+    """Every metric of one utterance: a value or a missing reason (run in a worker)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        metric = METRICS[name]
+        ref = audio.resample(reference, SCORE_RATE, metric.sample_rate)
+        deg = audio.resample(degraded, SCORE_RATE, metric.sample_rate)
+        try:
+            out[name] = metric.load()(ref, deg)
+            out[f"{name}__missing"] = None
+        except MetricUnavailable as error:
+            out[name] = None
+            out[f"{name}__missing"] = str(error)
+    return out
+
+
+def _utterance_schema(names: Sequence[str]) -> pa.Schema:
+    fields = [
+        pa.field("audioname", pa.string()),
+        pa.field("dataset", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("duration_s", pa.float64()),
+    ]
+    for name in names:
+        fields += [pa.field(name, pa.float64()), pa.field(f"{name}__missing", pa.string())]
+    return pa.schema(fields)
+
+
+def _batches(order: list[int], frames: np.ndarray, budget: int, max_batch: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for index in order:
+        if batch and (len(batch) >= max_batch or (len(batch) + 1) * frames[batch[0]] > budget):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
+
+
+def score(
+    tokens: TokenSet,
+    out: Path,
+    *,
+    split: str | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    workers: int | None = None,
+    device: str = "cpu",
+    batch_seconds: float = 60.0,
+    max_batch: int = 16,
+    limit: int | None = None,
+    token: str | bool | None = None,
+    progress: bool = True,
+    flush_every: int = 64,
+) -> dict[str, Any]:
+    """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict."""
+    from kodek.codecs import build_codec
+    from kodek.data.source import load_source
+    from kodek.provenance import record
+
+    started = time.perf_counter()
+    for name in metrics:
+        get_metric(name)
+    spec, meta = tokens.spec, tokens.meta
+    split = split or ("test" if "test" in tokens.splits else tokens.splits[0])
+    table, codes = tokens.codes(split)
+    if limit is not None:
+        table, codes = table.slice(0, limit), codes[:limit]
+    origin = meta["source"]
+    data_arg = origin["name"] + (f":{origin['config']}" if origin.get("config") else "")
+    source = load_source(data_arg, split, token=token, revision=origin.get("revision") or "main")
+    info = {**source.info(), "tokens": tokens.location}
+    scored = set(table["audioname"].to_pylist())
+    info["utterances"] = len(scored)
+    info["hours"] = round(float(pc_sum(table["duration_s"])) / 3600, 4)
+    metric_info = {
+        name: {
+            "label": METRICS[name].label,
+            "higher_is_better": METRICS[name].higher_is_better,
+            "range": list(METRICS[name].value_range),
+            "description": METRICS[name].description,
+            "conditions": ["rec"],
+        }
+        for name in metrics
+    }
+    facts = _codec_facts(spec, table, codes)
+    data: dict[str, Any] = {
+        "schema_version": results.SCHEMA_VERSION,
+        "task": TASK,
+        "codec": spec.to_dict(),
+        "random_weights": bool(meta.get("random_weights")),
+        "num_parameters": meta.get("num_parameters"),
+        "checkpoint_revision": meta.get("checkpoint_revision"),
+        "dataset": info,
+    }
+    if not spec.has_decoder:
+        data.update(
+            metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in metric_info.items()},
+            by_subset={},
+            failures={"count": 0, "by_reason": {}, "items": []},
+            codec_facts=facts,
+            **record(),
+        )
+        results.write_results(out, data)
+        return data
+
+    codec = build_codec(spec.id, random_weights=data["random_weights"], seed=meta.get("seed") or 0, device=device)
+    if codec.spec.to_dict() != spec.to_dict():
+        raise ScoreError(f"{spec.id}: the registered spec differs from the one the tokens were made with")
+    originals = {name: i for i, name in enumerate(source.dataset["audioname"])}
+    work = out / spec.id / layout.WORK_DIR / TASK
+    done = _done(work)
+    todo = [i for i, name in enumerate(table["audioname"].to_pylist()) if name not in done]
+    schema = _utterance_schema(metrics)
+    frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
+    order = sorted(todo, key=lambda i: -frames[i])
+    budget = max(1, int(batch_seconds * spec.frame_rate))
+    decode_s = 0.0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(table), initial=len(table) - len(todo), desc=f"score {spec.id}", unit="utt", disable=not progress
+    )
+    context = get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context) as pool:
+        pending: list[Pending] = []
+        for batch in _batches(order, frames, budget, max_batch):
+            tick = time.perf_counter()
+            waves, lengths = _decode(codec, [codes[i] for i in batch], frames[batch])
+            decode_s += time.perf_counter() - tick
+            for j, i in enumerate(batch):
+                row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
+                pending.append(_submit(pool, row, source, originals, waves[j, : lengths[j]], spec, metrics))
+            if len(pending) >= flush_every:  # a part on disk: what a killed run keeps
+                _flush(work, pending, schema, metrics)
+                bar.update(len(pending))
+                pending = []
+        _flush(work, pending, schema, metrics)
+        bar.update(len(pending))
+    bar.close()
+
+    final = results.utterances_path(out, spec.id, TASK)
+    _merge(work, final, schema)
+    per_utterance = pq.read_table(final)
+    data.update(results.aggregate(per_utterance, metric_info))
+    audio_s = float(pc_sum(per_utterance["duration_s"])) or 1.0
+    facts["decode_rtf"] = decode_s / audio_s if todo else None
+    data["codec_facts"] = facts
+    data["run"] = {"wall_s": round(time.perf_counter() - started, 2), "workers": workers or os.cpu_count()}
+    data.update(record())
+    results.write_results(out, data)
+    shutil.rmtree(work, ignore_errors=True)
+    return data
+
+
+def pc_sum(column: pa.ChunkedArray) -> float:
+    import pyarrow.compute as pc
+
+    return pc.sum(column).as_py() or 0.0
+
+
+def _codec_facts(spec, table: pa.Table, codes: list[np.ndarray]) -> dict[str, Any]:
+    """Bitrate and frame rate measured from the actual code tensors."""
+    seconds = float(pc_sum(table["duration_s"]))
+    frames = int(sum(c.shape[1] for c in codes))
+    bits_per_frame = float(np.sum(np.log2(spec.codebook_sizes)))
+    rate = frames / seconds if seconds else None
+    return {
+        "frames": frames,
+        "frame_rate_measured": rate,
+        "bitrate_bps_measured": rate * bits_per_frame if rate else None,
+        "bitrate_bps_nominal": spec.bitrate_bps,
+    }
+
+
+def _decode(codec, items: list[np.ndarray], frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    batch = np.zeros((len(items), items[0].shape[0], int(frames.max())), dtype=np.int64)
+    for row, item in zip(batch, items, strict=True):
+        row[:, : item.shape[1]] = item
+    return codec.decode(batch, frames)
+
+
+def _submit(pool, row, source, originals, reconstruction, spec, metrics) -> Pending:
+    name = row["audioname"]
+    if name not in originals:
+        return Pending(row, failure=f"no original audio for {name} in {source.label}/{source.split}")
+    ref = source.dataset[originals[name]]["audio"]
+    try:
+        original, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+    except (audio.AudioError, OSError) as error:
+        return Pending(row, failure=f"original unreadable: {error}")
+    degraded = audio.fit_length(audio.resample(reconstruction, spec.sample_rate, SCORE_RATE), len(original))
+    if not np.isfinite(degraded).all():
+        return Pending(row, failure="reconstruction has NaN/inf samples")
+    return Pending(row, pool.submit(compute_metrics, list(metrics), original, degraded))
+
+
+def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Sequence[str]) -> None:
+    if not pending:
+        return
+    rows = []
+    for item in pending:
+        if item.future is not None:
+            values = item.future.result()
+        else:
+            values = {k: v for m in metrics for k, v in ((m, None), (f"{m}__missing", item.failure))}
+        rows.append({**item.row, **values})
+    number = len(list(work.glob("part-*.parquet")))
+    layout.write_table(pa.Table.from_pylist(rows, schema=schema), work / f"part-{number:05d}.parquet")
+
+
+def _done(work: Path) -> set[str]:
+    names: set[str] = set()
+    for part in work.glob("part-*.parquet"):
+        names.update(pq.read_table(part, columns=["audioname"])["audioname"].to_pylist())
+    return names
+
+
+def _merge(work: Path, final: Path, schema: pa.Schema) -> None:
+    parts = sorted(work.glob("part-*.parquet"))
+    if not parts:
+        if final.is_file():
+            return
+        layout.write_table(schema.empty_table(), final)
+        return
+    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    layout.write_table(table.sort_by("audioname"), final)

@@ -1,0 +1,132 @@
+"""The token dataset layout shared by the writer, the scorer and the publisher.
+
+```
+README.md                         dataset card: YAML `configs:` for every codec id present
+data/<codec_id>/<split>-NNNNN-of-MMMMM.parquet
+data/<codec_id>/codec.json        CodecSpec + versions + checkpoint revision + source
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+WORK_DIR = ".kodek-work"  # resumable partial output, never published
+COLUMNS = ("audioname", "dataset", "split", "ref_orig", "duration_s", "num_frames", "codes")
+
+
+def codec_dir(root: Path, codec_id: str) -> Path:
+    return root / "data" / codec_id
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}"
+
+
+def shard_path(root: Path, codec_id: str, split: str, index: int, count: int) -> Path:
+    return codec_dir(root, codec_id) / f"{shard_name(split, index, count)}.parquet"
+
+
+def split_files(root: Path, codec_id: str, split: str) -> list[Path]:
+    return sorted(codec_dir(root, codec_id).glob(f"{split}-*-of-*.parquet"))
+
+
+def present_splits(root: Path, codec_id: str) -> list[str]:
+    """Splits with at least one finished shard, in BIGOS order."""
+    names = {p.name.rsplit("-", 3)[0] for p in codec_dir(root, codec_id).glob("*-of-*.parquet")}
+    order = {"train": 0, "validation": 1, "test": 2}
+    return sorted(names, key=lambda s: (order.get(s, 3), s))
+
+
+def present_codecs(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "data").glob("*/codec.json") if present_splits(root, p.parent.name))
+
+
+def schema(code_dtype: str) -> pa.Schema:
+    """Arrow schema with the `datasets` features embedded, so readers keep the unsigned type."""
+    import datasets
+
+    features = datasets.Features(
+        {
+            "audioname": datasets.Value("string"),
+            "dataset": datasets.Value("string"),
+            "split": datasets.Value("string"),
+            "ref_orig": datasets.Value("string"),
+            "duration_s": datasets.Value("float64"),
+            "num_frames": datasets.Value("int32"),
+            "codes": datasets.List(datasets.List(datasets.Value(code_dtype))),
+        }
+    )
+    return features.arrow_schema
+
+
+def codes_to_arrow(codes: Sequence[np.ndarray], dtype: str) -> pa.Array:
+    """``[K, F]`` arrays -> list<list<dtype>> without a Python loop over values."""
+    values = np.concatenate([c.reshape(-1) for c in codes]).astype(dtype) if codes else np.zeros(0, dtype)
+    inner_sizes = np.concatenate([np.full(c.shape[0], c.shape[1]) for c in codes]) if codes else np.zeros(0)
+    inner = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(inner_sizes)]).astype(np.int32)), pa.array(values)
+    )
+    outer_offsets = np.concatenate([[0], np.cumsum([c.shape[0] for c in codes])]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(outer_offsets), inner)
+
+
+def arrow_to_codes(column: pa.ChunkedArray | pa.Array) -> list[np.ndarray]:
+    """list<list<int>> -> one ``[K, F]`` int64 array per row."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    out = []
+    outer = column.offsets.to_numpy()
+    inner = column.values.offsets.to_numpy()
+    values = column.values.values.to_numpy().astype(np.int64)
+    for row in range(len(column)):
+        rows = inner[outer[row] : outer[row + 1] + 1]
+        k, f = len(rows) - 1, (rows[1] - rows[0]) if len(rows) > 1 else 0
+        out.append(values[rows[0] : rows[-1]].reshape(k, f))
+    return out
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write parquet atomically: a killed run never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Serialise read-modify-write of shared files between shards running at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".kodek.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

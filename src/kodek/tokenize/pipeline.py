@@ -1,0 +1,350 @@
+"""Encode one split (or one shard of it) with a codec into the token dataset layout.
+
+Resumable: utterances are processed in chunks, each chunk written atomically as a
+part file under ``.kodek-work/``; a restarted run skips what its parts (and its
+recorded failures) already hold, then merges the parts into the shard's parquet
+file in source order. A bad item (undecodable, NaN, a codec error) is recorded
+with its reason and never stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kodek import audio
+from kodek.codecs.base import Codec, check_codes
+from kodek.data.source import Source
+from kodek.errors import KodekError
+from kodek.tokenize import card, layout
+
+log = logging.getLogger(__name__)
+
+
+class TokenizeError(KodekError, RuntimeError):
+    """The output folder or the arguments do not allow this run."""
+
+
+@dataclass
+class Item:
+    index: int  # row in the source split, the order of the output
+    row: dict[str, Any]
+    wave: np.ndarray  # at the codec's sample rate
+    duration_s: float  # of the original audio
+
+
+@dataclass
+class TokenizeStats:
+    codec_id: str
+    split: str
+    shard: str
+    rows_in_shard: int = 0
+    rows_written: int = 0
+    rows_resumed: int = 0  # already present from an earlier, interrupted run
+    failures: list[dict[str, str]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    wall_s: float = 0.0
+    encode_s: float = 0.0  # time inside codec.encode: the pure batched forward
+    already_complete: bool = False
+
+    def summary(self) -> str:
+        if self.already_complete:
+            return f"{self.codec_id}/{self.split} shard {self.shard}: already complete, nothing to do"
+        speed = self.audio_seconds / self.wall_s if self.wall_s else 0.0
+        return (
+            f"{self.codec_id}/{self.split} shard {self.shard}: {self.rows_written} utterances encoded "
+            f"({self.rows_resumed} resumed), {len(self.failures)} failed; {self.audio_seconds:.1f} s of audio "
+            f"in {self.wall_s:.1f} s ({speed:.1f} audio s/s)"
+        )
+
+
+def batching_defaults(device: str) -> tuple[float, int]:
+    """(padded audio seconds per batch, utterances per batch) that suit the device.
+
+    On a CPU, large batches are slower per second of audio than small ones (cache
+    pressure; measured with `kodek bench tokenize`), so batches stay small there.
+    """
+    return (600.0, 64) if device.startswith("cuda") else (16.0, 4)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N), 0-based, as array jobs number their tasks."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise TokenizeError(f"--shard takes I/N (e.g. 0/4), not {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise TokenizeError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def shard_rows(total: int, index: int, count: int) -> range:
+    """A contiguous block of rows, so shards concatenate back in source order."""
+    return range(total * index // count, total * (index + 1) // count)
+
+
+def tokenize(
+    codec: Codec,
+    source: Source,
+    out: Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    batch_seconds: float | None = None,
+    max_batch: int | None = None,
+    chunk_size: int = 256,
+    limit: int | None = None,
+    progress: bool = True,
+) -> TokenizeStats:
+    """Encode ``source`` with ``codec`` into ``out`` (the Hub layout). Returns what was done."""
+    spec = codec.spec
+    default_seconds, default_batch = batching_defaults(getattr(codec, "device", "cpu"))
+    batch_seconds = batch_seconds or default_seconds
+    max_batch = max_batch or default_batch
+    name = layout.shard_name(source.split, *shard)
+    stats = TokenizeStats(spec.id, source.split, name)
+    started = time.perf_counter()
+    meta_path = layout.codec_dir(out, spec.id) / "codec.json"
+    with layout.locked(out):
+        meta = _check_or_start_meta(meta_path, codec, source)
+    final = layout.shard_path(out, spec.id, source.split, *shard)
+    if final.is_file() and name in meta.get("splits", {}).get(source.split, {}).get("shards", {}):
+        stats.already_complete = True
+        return stats
+
+    total = len(source.dataset) if limit is None else min(limit, len(source.dataset))
+    rows = shard_rows(total, *shard)
+    stats.rows_in_shard = len(rows)
+    work = out / layout.WORK_DIR / spec.id / name
+    done, failures = _resume_state(work)
+    stats.rows_resumed = len(done)
+    stats.failures = list(failures.values())
+    todo = [i for i in rows if i not in done and i not in failures]
+
+    bar = _progress(len(rows), len(done) + len(failures), f"{spec.id} {name}", progress)
+    part_number = len(list(work.glob("part-*.parquet")))
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        items, bad = _load_items(source, chunk, spec.sample_rate)
+        encoded, failed = _encode_items(codec, items, batch_seconds, max_batch, stats)
+        if encoded:
+            layout.write_table(
+                _to_table(encoded, source.split, spec.code_dtype, with_index=True),
+                work / f"part-{part_number:05d}.parquet",
+            )
+            part_number += 1
+        _record_failures(work, bad + failed, stats)
+        stats.rows_written += len(encoded)
+        stats.audio_seconds += sum(item.duration_s for item, _ in encoded)
+        bar.update(len(chunk))
+    bar.close()
+
+    _merge_parts(work, final, spec.code_dtype, allow_empty=not stats.failures)
+    with layout.locked(out):
+        meta = layout.read_json(meta_path)
+        shards = meta.setdefault("splits", {}).setdefault(source.split, {}).setdefault("shards", {})
+        shards[name] = {
+            "rows": pq.ParquetFile(final).metadata.num_rows,
+            "failures": stats.failures,
+            "date": _now(),
+        }
+        layout.write_json(meta_path, meta)
+        card.write_card(out)
+    _remove_work(work, out)
+    stats.wall_s = time.perf_counter() - started
+    return stats
+
+
+def _remove_work(work: Path, out: Path) -> None:
+    """Delete a finished shard's work folder, and its parents once empty."""
+    shutil.rmtree(work, ignore_errors=True)
+    for parent in (work.parent, out / layout.WORK_DIR):
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: another shard is still at work
+            break
+
+
+def _now() -> str:
+    from kodek.provenance import now
+
+    return now()
+
+
+def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, Any]:
+    """codec.json: written by the first shard; later runs must match it exactly."""
+    from kodek.provenance import versions
+
+    spec = codec.spec.to_dict()
+    origin = {k: v for k, v in source.info().items() if k in ("name", "config", "repo", "revision")}
+    origin["license"] = source.license
+    meta = layout.read_json(path)
+    if meta:
+        clash = [
+            what
+            for what, old, new in (
+                ("codec spec", meta.get("codec"), spec),
+                ("random weights", meta.get("random_weights"), codec.random_weights),
+                ("seed", meta.get("seed"), codec.describe()["seed"]),
+                ("source", meta.get("source"), origin),
+            )
+            if old != new
+        ]
+        if clash:
+            raise TokenizeError(
+                f"{path.parent} already holds {codec.spec.id} tokens from a different run "
+                f"({', '.join(clash)} differ): use another --out, or delete {path.parent}"
+            )
+        return meta
+    ckpt = codec.spec.checkpoint
+    meta = {
+        "codec": spec,
+        **codec.describe(),
+        "checkpoint_revision": None if ckpt is None or codec.random_weights else ckpt.revision,
+        "batch_invariant": codec.batch_invariant,
+        "source": origin,
+        "software": versions(),
+        "splits": {},
+    }
+    layout.write_json(path, meta)
+    return meta
+
+
+def _resume_state(work: Path) -> tuple[set[int], dict[int, dict[str, str]]]:
+    done: set[int] = set()
+    for part in sorted(work.glob("part-*.parquet")):
+        done.update(pq.read_table(part, columns=["_index"])["_index"].to_pylist())
+    failures: dict[int, dict[str, str]] = {}
+    log_path = work / "failures.jsonl"
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                failures[record.pop("_index")] = record
+    return done, failures
+
+
+def _record_failures(work: Path, failed: list[tuple[int, dict[str, str]]], stats: TokenizeStats) -> None:
+    if not failed:
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / "failures.jsonl", "a", encoding="utf-8") as handle:
+        for index, record in failed:
+            handle.write(json.dumps({"_index": index, **record}, ensure_ascii=False) + "\n")
+            log.warning("skipped %s: %s", record["audioname"], record["reason"])
+            stats.failures.append(record)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _load_items(source: Source, indices: list[int], sample_rate: int):
+    """Decode and resample a chunk in threads (libsndfile and soxr release the GIL)."""
+
+    def load(index: int) -> Item | tuple[int, dict[str, str]]:
+        row = source.dataset[index]
+        name = row["audioname"]
+        ref = row["audio"]
+        try:
+            wave, rate = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], name=name)
+            duration = len(wave) / rate
+            return Item(index, row, audio.resample(wave, rate, sample_rate), duration)
+        except (audio.AudioError, OSError) as error:
+            return index, {"audioname": name, "reason": str(error)}
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(load, indices))
+    items = [r for r in results if isinstance(r, Item)]
+    bad = [r for r in results if not isinstance(r, Item)]
+    return items, bad
+
+
+def _batches(items: list[Item], budget: int, max_batch: int, multiple: int) -> Iterator[list[Item]]:
+    """Length-bucketed batches: sorted by length so padding stays small, under a sample budget."""
+    ordered = sorted(items, key=lambda item: len(item.wave), reverse=True)
+    batch: list[Item] = []
+    for item in ordered:
+        longest = -(-len(batch[0].wave if batch else item.wave) // multiple) * multiple
+        if batch and (len(batch) >= max_batch or (len(batch) + 1) * longest > budget):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _encode_items(codec: Codec, items: list[Item], batch_seconds: float, max_batch: int, stats: TokenizeStats):
+    budget = int(batch_seconds * codec.spec.sample_rate)
+    size = max_batch if codec.batch_invariant else 1
+    encoded: list[tuple[Item, np.ndarray]] = []
+    failed: list[tuple[int, dict[str, str]]] = []
+    for batch in _batches(items, budget, size, codec.pad_multiple):
+        try:
+            encoded += _encode_batch(codec, batch, stats)
+        except Exception as error:
+            if len(batch) > 1:
+                sub_encoded, sub_failed = _encode_items(codec, batch, 0.0, 1, stats)
+                encoded += sub_encoded
+                failed += sub_failed
+            else:
+                reason = f"{codec.spec.id} failed: {type(error).__name__}: {error}"
+                failed.append((batch[0].index, {"audioname": batch[0].row["audioname"], "reason": reason}))
+    return encoded, failed
+
+
+def _encode_batch(codec: Codec, batch: list[Item], stats: TokenizeStats) -> list[tuple[Item, np.ndarray]]:
+    waves, lengths = audio.pad_batch([item.wave for item in batch], codec.pad_multiple)
+    tick = time.perf_counter()
+    codes, frames = codec.encode(waves, lengths)
+    stats.encode_s += time.perf_counter() - tick
+    check_codes(codes, codec.spec)
+    return [(item, codes[i, :, : frames[i]]) for i, item in enumerate(batch)]
+
+
+def _to_table(encoded: list[tuple[Item, np.ndarray]], split: str, dtype: str, *, with_index: bool) -> pa.Table:
+    columns = {
+        "audioname": [item.row["audioname"] for item, _ in encoded],
+        "dataset": [item.row["dataset"] for item, _ in encoded],
+        "split": [split] * len(encoded),
+        "ref_orig": [item.row.get("ref_orig") or "" for item, _ in encoded],
+        "duration_s": [item.duration_s for item, _ in encoded],
+        "num_frames": [codes.shape[1] for _, codes in encoded],
+    }
+    schema = layout.schema(dtype)
+    arrays = [pa.array(columns[f.name], type=f.type) for f in schema if f.name != "codes"]
+    arrays.append(layout.codes_to_arrow([codes for _, codes in encoded], dtype))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    if with_index:
+        table = table.append_column("_index", pa.array([item.index for item, _ in encoded], pa.int64()))
+    return table
+
+
+def _merge_parts(work: Path, final: Path, dtype: str, *, allow_empty: bool) -> None:
+    parts = sorted(work.glob("part-*.parquet"))
+    if not parts:
+        if not allow_empty:
+            raise TokenizeError(f"no utterance of {final.name} could be encoded (see the failures above)")
+        layout.write_table(layout.schema(dtype).empty_table(), final)  # a shard with no rows
+        return
+    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    table = table.take(pc.sort_indices(table, [("_index", "ascending")])).drop(["_index"])
+    # Keep the datasets features metadata of the parts on the merged file.
+    table = table.replace_schema_metadata(pq.read_schema(parts[0]).metadata)
+    layout.write_table(table, final)
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="utt", disable=not enabled)

@@ -1,0 +1,93 @@
+"""Test session set-up: offline Hub environment, a local test Hub server, shared fixtures.
+
+The Hub clients read HF_ENDPOINT/HF_HOME at import time, so they are set here,
+before any test module imports huggingface_hub, datasets or transformers. Every
+Hub call of the suite goes to the local test server on 127.0.0.1: a
+``from_pretrained`` of a real checkpoint fails at once instead of reaching out.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hubserver import HubServer, free_port
+
+_HOME = Path(tempfile.mkdtemp(prefix="kodek-tests-"))
+_PORT = free_port()
+os.environ.update(
+    {
+        "HF_ENDPOINT": f"http://127.0.0.1:{_PORT}",
+        "HF_HOME": str(_HOME / "hf-home"),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+    }
+)
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_OFFLINE", None)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """The local test Hub server all Hub clients of the session talk to."""
+    with HubServer(_HOME / "hub-store", port=_PORT) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sample_test():
+    from kodek.data.source import load_source
+
+    return load_source("sample", "test")
+
+
+@pytest.fixture(scope="session")
+def encodec_random():
+    """EnCodec 6 kbps with seeded random weights (codebooks seeded from data)."""
+    from kodek.codecs import build_codec
+
+    return build_codec("encodec-24khz-6kbps", random_weights=True)
+
+
+@pytest.fixture
+def tone():
+    """A 1 s gliding tone at 16 kHz."""
+    t = np.arange(16_000) / 16_000
+    return (0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t)).astype(np.float32)
+
+
+def wav_bytes(wave: np.ndarray, rate: int = 16_000, subtype: str = "FLOAT") -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+def make_source(items: list[tuple[str, bytes]], split: str = "test", subset: str = "synthetic"):
+    """A Source in the BIGOS schema from (audioname, audio file bytes) pairs."""
+    import datasets
+
+    from kodek.data.source import Source
+
+    rows = {
+        "audioname": [name for name, _ in items],
+        "dataset": [subset] * len(items),
+        "split": [split] * len(items),
+        "speaker_id": ["spk"] * len(items),
+        "ref_orig": [f"zdanie {i}" for i in range(len(items))],
+        "audio": [{"bytes": data, "path": None} for _, data in items],
+        "audio_duration_seconds": [1.0] * len(items),
+    }
+    dataset = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
+    return Source("synthetic", None, split, dataset)

@@ -1,0 +1,59 @@
+"""make demo's job offline, and the minimal leaderboard page over its results."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from kodek.demo import run_demo
+
+APP = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, hub):
+    out = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run_demo(out, codecs=["identity-16khz", "opus-6kbps", "encodec-24khz-6kbps"], workers=2)
+    assert code == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_out(demo):
+    return demo[0]
+
+
+def test_demo_scores_offline_codecs_and_reports_skips(demo):
+    demo_out, printed = demo
+    assert (demo_out / "results" / "opus-6kbps" / "reconstruction.json").is_file()
+    assert "identity-16khz" in printed and "opus-6kbps" in printed
+    assert "Skipped 1 codecs" in printed and "encodec-24khz-6kbps: weights facebook/encodec_24khz@" in printed
+    assert "kodek tokenize --codec encodec-24khz-6kbps --data bigos" in printed
+    assert "make leaderboard" in printed
+
+
+def test_leaderboard_page_shows_the_results(demo_out, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("KODEK_RESULTS", str(demo_out / "results"))
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert set(table["Codec"]) == {"identity-16khz", "opus-6kbps"}
+    assert "PESQ ↑" in table.columns and "STOI ↑" in table.columns
+
+
+def test_leaderboard_rejects_invalid_results(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "reconstruction.json").write_text('{"schema_version": 1}')
+    monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception
+    assert any("1 results files rejected" in e.label for e in app.expander)
