@@ -181,6 +181,41 @@ def test_opus_batched_equals_one_by_one():
         np.testing.assert_array_equal(single[0, :, : f[0]], batched[k, :, : frames[k]])
 
 
+# --- Codec2 and mu-law ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("codec_id", "frame_rate"), [("codec2-3200", 50), ("codec2-1600", 25)])
+def test_codec2_frames_carry_the_nominal_bitrate(codec_id, frame_rate):
+    codec = build_codec(codec_id)
+    waves = [calibration_audio(8_000, s, seed=k) for k, s in enumerate([1.0, 0.33, 0.01])]
+    codes, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
+    check_codes(codes, codec.spec)
+    assert codec.spec.frame_rate == frame_rate and codes.shape[1] == 8  # 64-bit frames
+    assert frames.tolist() == [frame_rate, int(np.ceil(0.33 * frame_rate)), 1]
+    assert frames[0] * 8 * 8 == codec.spec.bitrate_bps  # one second of audio
+    out, lengths = codec.decode(codes, frames)
+    assert lengths.tolist() == [n * codec.hop_length for n in frames] and np.abs(out[0]).max() > 0.05
+    for k, wave in enumerate(waves):  # every utterance has its own encoder state
+        single, f = codec.encode(*pad_batch([wave], codec.pad_multiple))
+        np.testing.assert_array_equal(single[0, :, : f[0]], codes[k, :, : frames[k]])
+
+
+def test_mulaw_matches_the_g711_reference():
+    """Decoding is table-exact; encoders differ in rounding only at segment boundaries (one step)."""
+    audioop = pytest.importorskip("audioop")  # the standard library's G.711 (Python < 3.13)
+    codec = build_codec("mulaw-8khz")
+    wave = calibration_audio(8_000, 0.5)
+    codes, frames = codec.encode(*pad_batch([wave]))
+    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)
+    reference = np.frombuffer(audioop.lin2ulaw(pcm.tobytes(), 2), np.uint8).astype(np.int64)
+    differ = codes[0, 0] != reference
+    assert differ.mean() < 0.02 and np.abs(codes[0, 0] - reference).max() == 1
+    out, _ = codec.decode(codes, frames)
+    expected = np.frombuffer(audioop.ulaw2lin(codes[0, 0].astype(np.uint8).tobytes(), 2), np.int16) / 32768
+    np.testing.assert_allclose(out[0], expected, atol=1e-7)
+    assert codec.spec.bitrate_bps == 64_000
+
+
 # --- EnCodec (random weights) ---------------------------------------------------------------
 
 

@@ -1,9 +1,15 @@
-"""Classic speech codecs that need no weights: Opus (libopus through PyAV).
+"""Classic speech codecs that need no weights: Opus, Codec2, G.711 mu-law.
 
-Opus runs in hard-CBR mode with 20 ms packets so that every packet has the same
-number of bytes: the codes of an utterance are its packets, one column per packet
-and one "codebook" (of 256 entries) per byte, and the bitrate computed from the
-codes is exactly the nominal one (6 kbps = 50 packets/s x 15 bytes x 8 bit).
+Their bitstreams become codes byte by byte: one column per packet (frame), one
+"codebook" of 256 entries per byte of the packet, so the bitrate computed from the
+codes is exactly the nominal one.
+
+- Opus (libopus through PyAV) in hard-CBR mode with 20 ms packets: 6 kbps =
+  50 packets/s x 15 bytes x 8 bit.
+- Codec2 (libcodec2 through pycodec2) at 8 kHz: 3200 bit/s = 50 frames/s x 8 bytes,
+  1600 bit/s = 25 frames/s x 8 bytes. Codec2's algorithmic delay (tens of ms) is
+  not compensated: PESQ aligns internally, STOI does not.
+- G.711 mu-law (FFmpeg's pcm_mulaw through PyAV) at 8 kHz: one byte per sample, 64 kbit/s.
 """
 
 from __future__ import annotations
@@ -124,4 +130,126 @@ def build_opus(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) 
     return OpusCodec(spec, random_weights=random_weights)
 
 
-ENTRIES = [CodecEntry(opus_spec(kbps), "kodek.codecs.classic:build_opus", ("av",)) for kbps in (6, 12, 24)]
+CODEC2_RATE = 8_000
+CODEC2_FRAMES = {3200: (160, 8), 1600: (320, 8)}  # mode -> (samples per frame, bytes per frame)
+
+
+def codec2_spec(mode: int) -> CodecSpec:
+    samples, size = CODEC2_FRAMES[mode]
+    return CodecSpec(
+        id=f"codec2-{mode}",
+        family="codec2",
+        kind="classic",
+        sample_rate=CODEC2_RATE,
+        frame_rate=CODEC2_RATE / samples,
+        num_codebooks=size,
+        codebook_size=256,
+        checkpoint=None,
+        license="LGPL-2.1",
+        install_extra="classic",
+        description=f"Codec2 {mode} bit/s (libcodec2 via pycodec2), 8 kHz narrow-band, {samples / 8:g} ms frames.",
+        options={"mode": mode},
+    )
+
+
+class Codec2Codec(CodecBase):
+    """Codec2: every utterance on a fresh (stateful) encoder and decoder."""
+
+    batch_invariant = True
+
+    def __init__(self, spec: CodecSpec, *, random_weights: bool = False) -> None:
+        super().__init__(spec, random_weights=random_weights)
+        self.mode = int(spec.options["mode"])
+        self.hop_length = CODEC2_FRAMES[self.mode][0]
+
+    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import pycodec2
+
+        frames = self.frame_lengths(lengths)
+        codes = np.zeros((len(waves), self.spec.num_codebooks, int(frames.max())), dtype=np.int64)
+        for row, wave, count in zip(codes, waves, frames, strict=True):
+            encoder = pycodec2.Codec2(self.mode)
+            pcm = _to_pcm(wave[: count * self.hop_length])
+            packets = [encoder.encode(pcm[i : i + self.hop_length]) for i in range(0, len(pcm), self.hop_length)]
+            row[:, :count] = np.frombuffer(b"".join(packets), np.uint8).reshape(count, -1).T
+        return codes, frames
+
+    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import pycodec2
+
+        lengths = self.sample_lengths(frame_lengths)
+        waves = np.zeros((len(codes), int(lengths.max(initial=0))), dtype=np.float32)
+        for row, item, count in zip(waves, codes, frame_lengths, strict=True):
+            decoder = pycodec2.Codec2(self.mode)
+            packets = np.ascontiguousarray(item[:, :count].T.astype(np.uint8))
+            pcm = np.concatenate([decoder.decode(p.tobytes()) for p in packets]) if count else np.zeros(0)
+            row[: len(pcm)] = pcm.astype(np.float32) / 32768
+        return waves, lengths
+
+
+MULAW = CodecSpec(
+    id="mulaw-8khz",
+    family="mulaw",
+    kind="classic",
+    sample_rate=8_000,
+    frame_rate=8_000.0,
+    num_codebooks=1,
+    codebook_size=256,
+    checkpoint=None,
+    license="n/a (ITU-T G.711)",
+    description="G.711 mu-law, 8 bit per sample at 8 kHz (64 kbit/s), FFmpeg's pcm_mulaw via PyAV.",
+)
+
+
+class MulawCodec(CodecBase):
+    hop_length = 1
+    batch_invariant = True
+
+    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes = np.zeros((len(waves), 1, int(lengths.max(initial=0))), dtype=np.int64)
+        for row, wave, n in zip(codes, waves, lengths, strict=True):
+            row[0, :n] = np.frombuffer(_pcm_codec("pcm_mulaw", _to_pcm(wave[:n]).tobytes(), "w"), np.uint8)
+        return codes, self.frame_lengths(lengths)
+
+    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        waves = np.zeros(codes[:, 0].shape, dtype=np.float32)
+        for row, item, n in zip(waves, codes, frame_lengths, strict=True):
+            pcm = np.frombuffer(_pcm_codec("pcm_mulaw", item[0, :n].astype(np.uint8).tobytes(), "r"), np.int16)
+            row[:n] = pcm.astype(np.float32) / 32768
+        return waves, self.sample_lengths(frame_lengths)
+
+
+def _to_pcm(wave: np.ndarray) -> np.ndarray:
+    return (np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def _pcm_codec(name: str, data: bytes, mode: str) -> bytes:
+    """Run FFmpeg's 8 kHz mono PCM codec ``name`` over ``data`` (int16 samples in, bytes out, or back)."""
+    import av
+
+    context = av.CodecContext.create(name, mode)
+    context.sample_rate = 8_000
+    context.layout = "mono"
+    if mode == "w":
+        context.format = "s16"
+        context.open()
+        frame = av.AudioFrame.from_ndarray(np.frombuffer(data, np.int16)[None], format="s16", layout="mono")
+        frame.sample_rate = 8_000
+        return b"".join(bytes(p) for p in [*context.encode(frame), *context.encode(None)])
+    context.open()
+    return b"".join(f.to_ndarray().astype(np.int16).tobytes() for f in context.decode(av.Packet(data)))
+
+
+def build_codec2(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> Codec2Codec:
+    return Codec2Codec(spec, random_weights=random_weights)
+
+
+def build_mulaw(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> MulawCodec:
+    return MulawCodec(spec, random_weights=random_weights)
+
+
+ENTRIES = [
+    *(CodecEntry(opus_spec(kbps), "kodek.codecs.classic:build_opus", ("av",)) for kbps in (6, 12, 24)),
+    *(CodecEntry(codec2_spec(mode), "kodek.codecs.classic:build_codec2", ("pycodec2",)) for mode in (3200, 1600)),
+    CodecEntry(MULAW, "kodek.codecs.classic:build_mulaw", ("av",)),
+]

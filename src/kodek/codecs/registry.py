@@ -32,6 +32,9 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.reference",
     "kodek.codecs.classic",
     "kodek.codecs.encodec",
+    "kodek.codecs.snac",
+    "kodek.codecs.soundstream",
+    "kodek.codecs.unsupported",
 )
 
 
