@@ -44,13 +44,14 @@ def cmd_codecs_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    header = f"{'codec id':<30} {'kind':<10} {'rate':>6} {'fps':>7} {'K':>3} {'kbps':>8}  availability"
+    width = max(len(row["id"]) for row in rows) + 1
+    header = f"{'codec id':<{width}} {'kind':<10} {'rate':>6} {'fps':>8} {'K':>3} {'kbps':>8}  availability"
     print(header)
     print("-" * len(header))
     for row in rows:
         reason = f" ({row['availability_reason']})" if args.verbose and row["availability_reason"] else ""
         print(
-            f"{row['id']:<30} {row['kind']:<10} {row['sample_rate']:>6} {row['frame_rate']:>7g} "
+            f"{row['id']:<{width}} {row['kind']:<10} {row['sample_rate']:>6} {row['frame_rate']:>8.5g} "
             f"{row['num_codebooks']:>3} {row['bitrate_bps'] / 1000:>8.2f}  {row['availability']}{reason}"
         )
     for error in reg.load_errors:
@@ -280,6 +281,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kodek codecs list | head` ends quietly
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
