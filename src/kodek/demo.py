@@ -20,7 +20,25 @@ from kodek.codecs.registry import availability, build_codec, registry
 class Skipped:
     codec_id: str
     reason: str
-    command: str
+    runnable_elsewhere: bool  # weights or an extra missing here, as opposed to unsupported
+
+
+def _print_skipped(skipped: list[Skipped]) -> None:
+    if not skipped:
+        return
+    print(f"\nNot run here: {len(skipped)} codecs (listed, not dropped)")
+    elsewhere = [s for s in skipped if s.runnable_elsewhere]
+    if elsewhere:
+        print("  Runnable where the Hugging Face Hub is reachable (or the extra is installed):")
+        for item in elsewhere:
+            print(f"  - {item.codec_id}: {item.reason}")
+        print("    e.g. kodek tokenize --codec CODEC_ID --data bigos --split test --out TOKENS")
+        print("         kodek score --tokens TOKENS --codec CODEC_ID --out RESULTS")
+    unsupported = [s for s in skipped if not s.runnable_elsewhere]
+    if unsupported:
+        print("  Not supported by kodek's environment:")
+        for item in unsupported:
+            print(f"  - {item.codec_id}: {item.reason}")
 
 
 def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None, workers: int | None = None) -> int:
@@ -43,18 +61,17 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         spec = entry.spec
         if codecs and spec.id not in codecs:
             continue
-        command = f"kodek tokenize --codec {spec.id} --data bigos --split test --out TOKENS"
         state = availability(entry)
         if state.status in ("unsupported", "needs-extra"):
-            skipped.append(Skipped(spec.id, state.reason, command))
+            skipped.append(Skipped(spec.id, state.reason, state.status == "needs-extra"))
             continue
         try:
             codec = build_codec(spec.id)
         except WeightsUnavailableError as error:
-            skipped.append(Skipped(spec.id, error.short, command))
+            skipped.append(Skipped(spec.id, error.short, True))
             continue
         except CodecError as error:
-            skipped.append(Skipped(spec.id, str(error), command))
+            skipped.append(Skipped(spec.id, str(error), False))
             continue
         print(f"\n== {spec.id}")
         stats = tokenize(codec, source, tokens_dir)
@@ -69,10 +86,7 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         f"{len(source.dataset)} utterances, split {split}):\n"
     )
     print(table.to_string(index=False) if len(table) else "(no codec could run)")
-    if skipped:
-        print(f"\nSkipped {len(skipped)} codecs (not run here, not dropped):")
-        for item in skipped:
-            print(f"  - {item.codec_id}: {item.reason}\n      where it can run: {item.command}")
+    _print_skipped(skipped)
     print(f"\nTokens: {tokens_dir}\nResults: {results_dir}")
     print(f"Open the leaderboard: make leaderboard   (or: kodek leaderboard --results {results_dir})")
     return 0 if done else 1
