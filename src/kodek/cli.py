@@ -114,6 +114,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from kodek.metrics.registry import DEFAULT_METRICS
     from kodek.metrics.score import score
     from kodek.tokenize.reader import open_tokens
 
@@ -122,17 +123,27 @@ def cmd_score(args: argparse.Namespace) -> int:
         tokens,
         Path(args.out),
         split=args.split,
-        metrics=args.metrics.split(","),
+        metrics=args.metrics.split(",") if args.metrics else DEFAULT_METRICS,
         workers=args.workers,
         device=args.device,
+        model_device=args.model_device,
+        asr_model=args.asr_model,
+        speaker_model=args.speaker_model,
+        normalisation=args.normalisation,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         limit=args.limit,
         token=args.token,
     )
     print(f"{args.codec}: {data['dataset']['utterances']} utterances scored")
     for name, metric in data["metrics"].items():
-        rec = metric.get("rec") or {}
-        mean = "n/a" if rec.get("mean") is None else f"{rec['mean']:.3f}"
-        print(f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})")
+        cells = []
+        for condition in ("gt", "rec"):
+            stats = metric.get(condition)
+            if stats:
+                mean = "n/a" if stats.get("mean") is None else f"{stats['mean']:.3f}"
+                cells.append(f"{condition.upper()} {mean} (n={stats['n']}, missing={stats['missing']})")
+        why = f"  [{metric['why']}]" if metric.get("why") else ""
+        print(f"  {name}: {'; '.join(cells) or 'n/a'}{why}")
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -237,9 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--codec", required=True)
     sc.add_argument("--out", required=True, help="results folder")
     sc.add_argument("--split", help="default: test if present")
-    sc.add_argument("--metrics", default="pesq_wb,stoi", help="comma-separated (default: pesq_wb,stoi)")
+    sc.add_argument("--metrics", help="comma-separated (default: all of " + _metric_names() + ")")
+    sc.add_argument("--asr-model", help="Whisper or CTC model: Hub id[@revision] or folder (default: whisper-large-v3)")
+    sc.add_argument("--speaker-model", help="*ForXVector Hub id[@revision] or folder, or 'resemblyzer'")
+    sc.add_argument(
+        "--normalisation",
+        default="all",
+        choices=["none", "lowercase", "punctuation", "all"],
+        help="Polish transcript normalisation for WER/CER (diacritics always kept; default: all)",
+    )
+    sc.add_argument("--cache-dir", help="transcript/embedding cache (default: $KODEK_CACHE or ~/.cache/kodek)")
     sc.add_argument("--workers", type=int, help="metric processes (default: all cores)")
-    sc.add_argument("--device", default="cpu")
+    sc.add_argument("--device", default="cpu", help="torch device of the codec's decoder")
+    sc.add_argument("--model-device", help="torch device of the speaker/ASR models (default: cuda if present)")
     sc.add_argument("--limit", type=int)
     sc.add_argument("--revision", help="revision of a Hub token repo")
     sc.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
@@ -271,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int)
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _metric_names() -> str:
+    from kodek.metrics.registry import METRICS
+
+    return ",".join(METRICS)
 
 
 def _version() -> str:
