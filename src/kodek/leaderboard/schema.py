@@ -28,6 +28,10 @@ _METRIC = {
         "applicable": {"type": "boolean"},
         "gt": {"anyOf": [_STATS, {"type": "null"}]},
         "rec": {"anyOf": [_STATS, {"type": "null"}]},
+        # Optional: false where the metric's model could not be loaded (then ``why`` says why).
+        "available": {"type": "boolean"},
+        "model": {"type": ["string", "null"]},
+        "normalisation": {"enum": ["none", "lowercase", "punctuation", "all"]},
     },
 }
 
@@ -76,6 +80,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "properties": {"count": {"type": "integer", "minimum": 0}},
         },
         "date": {"type": "string"},
+        # Optional: the speaker/ASR models used (id, revision) or why they were not available.
+        "models": {"type": "object"},
+        "normalisation": {"enum": ["none", "lowercase", "punctuation", "all"]},
+        "codec_facts": {"type": "object"},
     },
 }
 

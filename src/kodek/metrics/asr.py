@@ -75,7 +75,8 @@ class WhisperAsr:
         self.device = device
         self.language = language
         self.max_batch = max_batch
-        self.max_new_tokens = max_new_tokens  # Whisper's decoder holds 448 positions, 4 go to the prompt
+        # Whisper's decoder holds max_length (448) positions; 4 go to the prompt tokens.
+        self.max_new_tokens = min(max_new_tokens, int(getattr(model.generation_config, "max_length", 448) or 448) - 4)
 
     def describe(self) -> dict[str, Any]:
         return {

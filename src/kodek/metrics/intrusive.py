@@ -21,6 +21,16 @@ class MetricUnavailable(ValueError):
 PESQ_MIN_SECONDS = 0.25  # P.862 needs at least 1/4 s; shorter input raises in the library
 
 
+def align(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both signals cut to the shorter length (codec outputs often differ by a few samples).
+
+    The scorer aligns reconstructions to the original itself; this is for callers that
+    hand over pairs of unequal length (the ``evaluate`` modules).
+    """
+    length = min(len(reference), len(degraded))
+    return np.asarray(reference)[:length], np.asarray(degraded)[:length]
+
+
 def _check_pair(reference: np.ndarray, degraded: np.ndarray) -> None:
     if reference.shape != degraded.shape:
         raise MetricUnavailable(f"length mismatch {reference.shape} vs {degraded.shape}")

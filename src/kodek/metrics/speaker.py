@@ -145,6 +145,9 @@ class ResemblyzerEmbedder:
 
         out: list[Any] = []
         for wave in waves:
+            if not np.any(wave):
+                out.append(missing("silent audio: no speaker embedding"))
+                continue
             trimmed = preprocess_wav(np.asarray(wave, dtype=np.float32), source_sr=MODEL_RATE)
             if len(trimmed) < MIN_SECONDS * MODEL_RATE:
                 out.append(missing("no speech left after resemblyzer's voice activity trimming"))
