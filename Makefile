@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	$(BIN)/pip install -q -e ".[all,dev]"
 	@# ESPnet (SoundStream) without its unrelated pins; its generator's own imports come with the extras above.
 	$(BIN)/pip install -q --no-deps espnet==202511
+	@# resemblyzer (offline speaker embedder, weights inside the wheel) without its webrtcvad/typing pins.
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
 
 test: install

@@ -199,6 +199,25 @@ def cmd_bench_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_score(args: argparse.Namespace) -> int:
+    from kodek.metrics.bench import bench_score
+
+    report = bench_score(
+        repeat_data=args.repeat_data,
+        speaker_model=args.speaker_model,
+        device=args.model_device,
+        target_utterances=args.target_utterances,
+        target_hours=args.target_hours,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kodek.demo import run_demo
 
@@ -284,6 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--device", default="cpu")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_tokenize)
+
+    bs = bench.add_parser("score", help="utterances/s of PESQ+STOI+speaker similarity, 1 worker vs all cores")
+    bs.add_argument("--repeat-data", type=int, default=4, help="copies of the bundled sample's test split (default 4)")
+    bs.add_argument(
+        "--speaker-model",
+        help="default: microsoft/wavlm-base-plus-sv if cached, else its architecture with random weights "
+        "('random' forces that)",
+    )
+    bs.add_argument("--model-device", help="torch device of the speaker model (default: cuda if present)")
+    bs.add_argument("--target-utterances", type=int, help="project the time for this many utterances")
+    bs.add_argument("--target-hours", type=float, help="project the time for this many hours of audio")
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(func=cmd_bench_score)
 
     demo = sub.add_parser("demo", help="tokenize + score the bundled sample with every codec that runs here")
     demo.add_argument("--out", default="demo-out")
