@@ -180,18 +180,22 @@ def test_a_killed_run_with_model_metrics_resumes_from_the_cache(tmp_path, tokens
 def test_the_default_metric_set_is_everything(tmp_path, tokens, monkeypatch):
     from kodek.metrics.registry import DEFAULT_METRICS, METRICS
 
-    assert set(DEFAULT_METRICS) == set(METRICS) == {
-        "pesq_wb",
-        "pesq_nb",
-        "stoi",
-        "estoi",
-        "mel_distance",
-        "spk_sim",
-        "wer",
-        "cer",
-        "dwer",
-        "dcer",
-    }
+    assert (
+        set(DEFAULT_METRICS)
+        == set(METRICS)
+        == {
+            "pesq_wb",
+            "pesq_nb",
+            "stoi",
+            "estoi",
+            "mel_distance",
+            "spk_sim",
+            "wer",
+            "cer",
+            "dwer",
+            "dcer",
+        }
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     data = score(open_tokens(tokens, "opus-6kbps"), tmp_path, workers=1, progress=False, limit=1)
     assert set(data["metrics"]) == set(METRICS) and validate(data) == []

@@ -136,14 +136,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     print(f"{args.codec}: {data['dataset']['utterances']} utterances scored")
     for name, metric in data["metrics"].items():
-        cells = []
-        for condition in ("gt", "rec"):
-            stats = metric.get(condition)
-            if stats:
-                mean = "n/a" if stats.get("mean") is None else f"{stats['mean']:.3f}"
-                cells.append(f"{condition.upper()} {mean} (n={stats['n']}, missing={stats['missing']})")
-        why = f"  [{metric['why']}]" if metric.get("why") else ""
-        print(f"  {name}: {'; '.join(cells) or 'n/a'}{why}")
+        rec, gt = metric.get("rec") or {}, metric.get("gt")
+        mean = "n/a" if rec.get("mean") is None else f"{rec['mean']:.3f}"
+        line = f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})"
+        if gt:
+            line += f"; GT {'n/a' if gt['mean'] is None else format(gt['mean'], '.3f')} (n={gt['n']})"
+        print(line + (f"  [{metric['why']}]" if metric.get("why") else ""))
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
