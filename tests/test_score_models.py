@@ -132,6 +132,7 @@ def test_unreachable_models_are_missing_with_a_reason_not_a_crash(tmp_path, toke
     )
     assert validate(data) == []
     assert data["metrics"]["stoi"]["rec"]["n"] == 2  # the CPU metrics still run
+    assert "available" not in data["metrics"]["stoi"] and "why" not in data["metrics"]["stoi"]
     for name, model in (("spk_sim", "microsoft/wavlm-base-plus-sv"), ("wer", "openai/whisper-large-v3")):
         entry = data["metrics"][name]
         assert entry["available"] is False and entry["why"].startswith(f"not available: weights for {model}@")

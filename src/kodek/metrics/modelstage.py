@@ -96,7 +96,7 @@ class ModelMetrics:
     def unavailable(self, name: str) -> str | None:
         """Why ``name`` cannot be computed at all here (its model did not load), else None."""
         kind = METRICS[name].kind
-        error = self.speaker_error if kind == SPEAKER else self.asr_error
+        error = {SPEAKER: self.speaker_error, ASR: self.asr_error}.get(kind)
         return error[1] if error else None
 
     def compute(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
