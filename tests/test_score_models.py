@@ -201,3 +201,20 @@ def test_the_default_metric_set_is_everything(tmp_path, tokens, monkeypatch):
     data = score(open_tokens(tokens, "opus-6kbps"), tmp_path, workers=1, progress=False, limit=1)
     assert set(data["metrics"]) == set(METRICS) and validate(data) == []
     assert data["metrics"]["mel_distance"]["rec"]["n"] == 1 and data["metrics"]["pesq_nb"]["rec"]["n"] == 1
+
+
+def test_bench_score_reports_speeds_efficiency_and_a_projection(tiny):
+    from kodek.metrics.bench import bench_score
+
+    report = bench_score(
+        repeat_data=1, speaker_model=tiny["speaker"], repeat=1, target_utterances=1000, target_hours=2.0
+    )
+    assert report["utterances"] == 6 and report["metrics"] == ["pesq_wb", "stoi", "spk_sim"]
+    assert report["speaker_model"].startswith(tiny["speaker"])
+    cores = report["cores"]
+    assert report[f"scorer_{cores}_workers_utt_per_s"] > 0 and report["scorer_1_worker_utt_per_s"] > 0
+    assert report["scorer_parallel_efficiency"] == pytest.approx(
+        report["scorer_1_worker_s"] / report[f"scorer_{cores}_workers_s"] / cores, abs=1e-3
+    )
+    per_utterance = report[f"scorer_{cores}_workers_s"] / report["utterances"]
+    assert report["projected_h_from_utterance_rate"] == pytest.approx(1000 * per_utterance / 3600, abs=0.01)

@@ -204,6 +204,7 @@ def cmd_bench_score(args: argparse.Namespace) -> int:
         repeat_data=args.repeat_data,
         speaker_model=args.speaker_model,
         device=args.model_device,
+        repeat=args.repeat,
         target_utterances=args.target_utterances,
         target_hours=args.target_hours,
     )
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "('random' forces that)",
     )
     bs.add_argument("--model-device", help="torch device of the speaker model (default: cuda if present)")
+    bs.add_argument("--repeat", type=int, default=2, help="timings are the best of N runs (default 2)")
     bs.add_argument("--target-utterances", type=int, help="project the time for this many utterances")
     bs.add_argument("--target-hours", type=float, help="project the time for this many hours of audio")
     bs.add_argument("--json", action="store_true")
