@@ -73,13 +73,15 @@ def _speaker(speaker_model: str | None, device: str | None) -> tuple[Any, str]:
 
 def _run(pairs, workers: int | None, embedder, batch: int) -> float:
     """Wall seconds for every pair: CPU metrics in ``workers`` processes and/or embeddings here."""
-    from kodek.metrics.score import compute_metrics
+    from kodek.metrics.score import compute_metrics, single_threaded_worker
 
     started = time.perf_counter()
     futures = []
     pool = None
     if workers:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("forkserver"), initializer=single_threaded_worker
+        )
         list(pool.map(_warm, range(workers)))  # workers started and imports done before timing
         started = time.perf_counter()
         futures = [pool.submit(compute_metrics, list(CPU_METRICS), o, d) for o, d in pairs]
