@@ -329,9 +329,10 @@ def test_the_space_folder_deploys_as_is():
     assert text.startswith("---\n")
     card = yaml.safe_load(text.split("---\n")[1])
     assert card["sdk"] == "streamlit" and card["app_file"] == "app.py"
-    import streamlit
+    from packaging.version import Version
 
-    assert card["sdk_version"] == streamlit.__version__
+    # The Space runs at least the Streamlit the leaderboard extra asks for (lazy tabs bound to the URL).
+    assert Version(str(card["sdk_version"])) >= Version("1.67")
     requirements = [
         line.split("#")[0].strip() for line in (SPACE / "requirements.txt").read_text().splitlines() if line.strip()
     ]
