@@ -39,6 +39,7 @@ SCORE_RATE = 16_000  # originals and reconstructions are compared at BIGOS's rat
 LISTEN_DEFAULT = 3  # reconstructions kept as FLAC for the leaderboard's listening view
 ORIGINALS_DIR = "_originals"
 SPEAKER_GROUPS = ("speaker_gender", "speaker_age")  # BIGOS columns; "N/A" where unknown
+MAX_GROUP_VALUES = 20  # a column with more distinct values (raw ages, ids) is no grouping
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # audionames usable as file names
 
 
@@ -246,7 +247,7 @@ def _by_group(table: pa.Table, metric_info: dict[str, Any], source, originals: d
             continue
         known = source.dataset[column]
         values = [str(known[originals[n]]) if n in originals else "N/A" for n in names]
-        if all(v in ("N/A", "", "None") for v in values):
+        if all(v in ("N/A", "", "None") for v in values) or len(set(values)) > MAX_GROUP_VALUES:
             continue
         relabelled = table.set_column(table.schema.get_field_index("dataset"), "dataset", pa.array(values))
         groups[column] = results.aggregate(relabelled, metric_info)["by_subset"]
