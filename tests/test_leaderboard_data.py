@@ -337,3 +337,20 @@ def test_repeated_headers_from_results_files_stay_distinct():
     breakdown = tables.breakdown_board([data], "wer", "rec")
     assert [c.key for c in breakdown.columns][:3] == ["Codec", "all", "all [2]"]
     assert breakdown.values.loc[row, "all [2]"] == data["by_subset"]["all"]["wer"]["rec"]["mean"]
+
+
+def test_the_scorer_keeps_listening_examples_and_speaker_groups(tmp_path, sample_test):
+    from kodek.codecs import build_codec
+    from kodek.metrics.score import score
+    from kodek.tokenize.pipeline import tokenize
+    from kodek.tokenize.reader import open_tokens
+
+    tokenize(build_codec("opus-6kbps"), sample_test, tmp_path / "tokens", progress=False)
+    data = score(
+        open_tokens(tmp_path / "tokens", "opus-6kbps"), tmp_path / "results", workers=1, listen=2, progress=False
+    )
+    index = index_listening(local_audio_paths(tmp_path / "results"))
+    assert len(index.originals) == 2 and index.utterances(["opus-6kbps"]) == sorted(index.originals)
+    assert set(data["by_group"]) == {"speaker_gender"}  # the sample's ages are all N/A
+    assert set(data["by_group"]["speaker_gender"]) == {"female", "male"}
+    assert validate(data) == []
