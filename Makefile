@@ -26,7 +26,8 @@ demo: install
 	$(BIN)/kodek demo --out $(DEMO_OUT)
 
 leaderboard: install
-	@test -d $(DEMO_OUT)/results || { echo "no results yet: run 'make demo' first"; exit 2; }
+	@# The demo's results (made first if there are none yet), served on http://127.0.0.1:8501.
+	test -d $(DEMO_OUT)/results || $(BIN)/kodek demo --out $(DEMO_OUT)
 	$(BIN)/kodek leaderboard --results $(DEMO_OUT)/results
 
 lint: install

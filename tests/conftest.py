@@ -91,3 +91,15 @@ def make_source(items: list[tuple[str, bytes]], split: str = "test", subset: str
     }
     dataset = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
     return Source("synthetic", None, split, dataset)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest registers the page as ``__main__``; forkserver workers started later by the
+    scorer would re-import it. Put the real ``__main__`` back after every test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

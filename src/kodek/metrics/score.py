@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,11 @@ from kodek.tokenize.reader import TokenSet
 log = logging.getLogger(__name__)
 TASK = "reconstruction"
 SCORE_RATE = 16_000  # originals and reconstructions are compared at BIGOS's rate
+LISTEN_DEFAULT = 3  # reconstructions kept as FLAC for the leaderboard's listening view
+ORIGINALS_DIR = "_originals"
+SPEAKER_GROUPS = ("speaker_gender", "speaker_age")  # BIGOS columns; "N/A" where unknown
+MAX_GROUP_VALUES = 20  # a column with more distinct values (raw ages, ids) is no grouping
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # audionames usable as file names
 
 
 class ScoreError(KodekError, RuntimeError):
@@ -101,8 +107,13 @@ def score(
     token: str | bool | None = None,
     progress: bool = True,
     flush_every: int = 64,
+    listen: int = LISTEN_DEFAULT,
 ) -> dict[str, Any]:
-    """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict."""
+    """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict.
+
+    The first ``listen`` utterances' reconstructions are kept as FLAC under
+    ``out/<codec>/audio/`` (and their originals under ``out/_originals/``).
+    """
     from kodek.codecs import build_codec
     from kodek.data.source import load_source
     from kodek.provenance import record
@@ -164,6 +175,7 @@ def score(
     frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
     order = sorted(todo, key=lambda i: -frames[i])
     budget = max(1, int(batch_seconds * spec.frame_rate))
+    listened = {n for n in table["audioname"].to_pylist()[:listen] if SAFE_NAME.match(n)}
     decode_s = 0.0
     from tqdm.auto import tqdm
 
@@ -179,6 +191,8 @@ def score(
             decode_s += time.perf_counter() - tick
             for j, i in enumerate(batch):
                 row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
+                if row["audioname"] in listened:
+                    _keep_example(out, spec, row["audioname"], waves[j, : lengths[j]], source, originals)
                 pending.append(_submit(pool, row, source, originals, waves[j, : lengths[j]], spec, metrics))
             if len(pending) >= flush_every:  # a part on disk: what a killed run keeps
                 _flush(work, pending, schema, metrics)
@@ -192,6 +206,8 @@ def score(
     _merge(work, final, schema)
     per_utterance = pq.read_table(final)
     data.update(results.aggregate(per_utterance, metric_info))
+    if groups := _by_group(per_utterance, metric_info, source, originals):
+        data["by_group"] = groups
     audio_s = float(pc_sum(per_utterance["duration_s"])) or 1.0
     facts["decode_rtf"] = decode_s / audio_s if todo else None
     data["codec_facts"] = facts
@@ -200,6 +216,42 @@ def score(
     results.write_results(out, data)
     shutil.rmtree(work, ignore_errors=True)
     return data
+
+
+def _keep_example(out: Path, spec, name: str, wave: np.ndarray, source, originals: dict[str, int]) -> None:
+    """A listening example: the reconstruction at the codec's rate, and the original beside the others."""
+    _write_bytes(out / spec.id / "audio" / f"{name}.flac", audio.encode_flac(wave, spec.sample_rate))
+    original = out / ORIGINALS_DIR / f"{name}.flac"
+    if name in originals and not original.is_file():
+        ref = source.dataset[originals[name]]["audio"]
+        try:
+            wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+        except (audio.AudioError, OSError):
+            return  # scoring reports it; a listening example is optional
+        _write_bytes(original, audio.encode_flac(wave, SCORE_RATE))
+
+
+def _write_bytes(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+def _by_group(table: pa.Table, metric_info: dict[str, Any], source, originals: dict[str, int]) -> dict[str, Any]:
+    """Aggregates per speaker gender / age where the source knows them (BIGOS columns, 'N/A' when unknown)."""
+    groups: dict[str, Any] = {}
+    names = table["audioname"].to_pylist()
+    for column in SPEAKER_GROUPS:
+        if column not in source.dataset.column_names:
+            continue
+        known = source.dataset[column]
+        values = [str(known[originals[n]]) if n in originals else "N/A" for n in names]
+        if all(v in ("N/A", "", "None") for v in values) or len(set(values)) > MAX_GROUP_VALUES:
+            continue
+        relabelled = table.set_column(table.schema.get_field_index("dataset"), "dataset", pa.array(values))
+        groups[column] = results.aggregate(relabelled, metric_info)["by_subset"]
+    return groups
 
 
 def pc_sum(column: pa.ChunkedArray) -> float:
