@@ -66,7 +66,7 @@ def entries():
 '''
 
 
-def install_plugin(folder: Path, monkeypatch, *, codec_id="mulaw-plugin-8khz", dist="kodek-mulaw", version="1.0.2", bug=0):
+def install_plugin(folder: Path, monkeypatch, *, codec_id="plug-mulaw", dist="kodek-mulaw", version="1.0.2", bug=0):
     """What ``pip install kodek-mulaw==1.0.2`` would leave on sys.path."""
     module = dist.replace("-", "_") + f"_{bug}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def fresh_registry():
 def good_request(**changes) -> dict:
     data = {
         "request_version": 1,
-        "codec_id": "mulaw-plugin-8khz",
+        "codec_id": "plug-mulaw",
         "package": "kodek-mulaw",
         "version": "1.0.2",
         "checkpoint": {"repo": "someone/mulaw", "revision": "0123456789abcdef0123456789abcdef01234567"},
@@ -149,12 +149,12 @@ def test_missing_fields_and_oversize_requests_are_rejected():
     data = good_request()
     del data["contact"]
     assert any("'contact' is a required property" in e for e in validate_request(data))
-    huge = good_request(spec={**results(0)["codec"], "id": "mulaw-plugin-8khz", "options": {"x": "a" * MAX_REQUEST_BYTES}})
+    huge = good_request(spec={**results(0)["codec"], "id": "plug-mulaw", "options": {"x": "a" * MAX_REQUEST_BYTES}})
     assert validate_request(huge)[0].startswith("<root>: request is")
     content, errors = parse_request(b" " * (MAX_REQUEST_BYTES + 1))
     assert content is None and "more than the" in errors[0]
     assert parse_request(b"{not json")[1][0].startswith("<root>: not valid JSON")
-    assert parse_request(json.dumps(good_request()).encode())[0]["codec_id"] == "mulaw-plugin-8khz"
+    assert parse_request(json.dumps(good_request()).encode())[0]["codec_id"] == "plug-mulaw"
 
 
 def test_a_spec_must_name_the_requested_id():
@@ -163,7 +163,7 @@ def test_a_spec_must_name_the_requested_id():
 
 
 def test_request_paths_cannot_leave_the_requests_folder():
-    assert request_path("mulaw-plugin-8khz") == "requests/mulaw-plugin-8khz.json"
+    assert request_path("plug-mulaw") == "requests/plug-mulaw.json"
     for bad in ("../x", "a/b", "", "..", "UPPER"):
         with pytest.raises(ValueError):
             request_path(bad)
@@ -171,11 +171,11 @@ def test_request_paths_cannot_leave_the_requests_folder():
 
 def test_a_form_request_is_built_from_its_fields():
     data = request_from_form(
-        {"codec_id": " mulaw-plugin-8khz ", "package": "kodek-mulaw", "version": "1.0.2", "license": "MIT", "contact": "@me"},
+        {"codec_id": " plug-mulaw ", "package": "kodek-mulaw", "version": "1.0.2", "license": "MIT", "contact": "@me"},
         kodek_version="0.1.0",
         date="2026-01-01",
     )
-    assert data["codec_id"] == "mulaw-plugin-8khz" and data["checkpoint"] is None and data["submitted_via"] == "space"
+    assert data["codec_id"] == "plug-mulaw" and data["checkpoint"] is None and data["submitted_via"] == "space"
     assert validate_request(data) == []
 
 
@@ -185,7 +185,7 @@ def test_a_form_request_is_built_from_its_fields():
 def test_submit_checks_the_codec_and_writes_a_request(tmp_path, monkeypatch, capsys):
     install_plugin(tmp_path / "site", monkeypatch)
     out = tmp_path / "request.json"
-    code = main(["submit", "--codec", "mulaw-plugin-8khz", "--contact", "author@example.org", "--out", str(out)])
+    code = main(["submit", "--codec", "plug-mulaw", "--contact", "author@example.org", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     for check in ("spec facts", "build", "round trip on the bundled sample", "batched == one-by-one"):
@@ -193,7 +193,7 @@ def test_submit_checks_the_codec_and_writes_a_request(tmp_path, monkeypatch, cap
     request = json.loads(out.read_text())
     assert validate_request(request) == []
     assert (request["package"], request["version"]) == ("kodek-mulaw", "1.0.2")
-    assert request["entry_point"] == "mulaw-plugin-8khz = kodek_mulaw_0:entries"
+    assert request["entry_point"] == "plug-mulaw = kodek_mulaw_0:entries"
     assert request["spec"]["bitrate_bps"] == 64_000 and request["submitted_via"] == "cli"
     assert all(check["passed"] for check in request["checks"].values())
 
@@ -215,12 +215,12 @@ def test_submit_refuses_kodek_s_own_codecs(tmp_path, capsys):
 def test_run_request_checks_the_installed_package(tmp_path, monkeypatch):
     install_plugin(tmp_path / "site", monkeypatch)
     request = good_request(checkpoint=None)
-    assert installed_entry(request).spec.id == "mulaw-plugin-8khz"
+    assert installed_entry(request).spec.id == "plug-mulaw"
     with pytest.raises(SubmitError, match=r"kodek-mulaw 1\.0\.2 is installed; the request names 9\.9"):
         installed_entry({**request, "version": "9.9"})
     with pytest.raises(SubmitError, match="registered by 'kodek-mulaw', not by 'someone-else'"):
         installed_entry({**request, "package": "someone-else"})
-    spec = json.loads(registry_module.get_spec("mulaw-plugin-8khz").to_json())
+    spec = json.loads(registry_module.get_spec("plug-mulaw").to_json())
     with pytest.raises(SubmitError, match="differs from the request's in: frame_rate"):
         installed_entry({**request, "spec": {**spec, "frame_rate": 16000.0}})
     with pytest.raises(SubmitError, match="not registered here: install other==1"):
@@ -234,11 +234,11 @@ def test_from_entry_point_to_a_leaderboard_row(tmp_path, monkeypatch, hub, capsy
     install_plugin(tmp_path / "site", monkeypatch)
     monkeypatch.setenv("HF_TOKEN", "t")
     requests_repo, results_repo = "kodek-test/requests-flow", "kodek-test/results-flow"
-    command = ["submit", "--codec", "mulaw-plugin-8khz", "--contact", "@author", "--out", str(tmp_path / "r.json")]
+    command = ["submit", "--codec", "plug-mulaw", "--contact", "@author", "--out", str(tmp_path / "r.json")]
     assert main([*command, "--repo", requests_repo]) == 0
     assert "opened as a pull request" in capsys.readouterr().out
     request = read_request("", repo=requests_repo, pr=1, token="t")
-    assert request["codec_id"] == "mulaw-plugin-8khz"
+    assert request["codec_id"] == "plug-mulaw"
 
     results_dir = tmp_path / "results"
     command = ["run-request", "--repo", requests_repo, "--pr", "1", "--data", "sample", "--workers", "1"]
@@ -246,11 +246,11 @@ def test_from_entry_point_to_a_leaderboard_row(tmp_path, monkeypatch, hub, capsy
     assert main(command) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "[ok] batched == one-by-one" in printed and f"{results_repo}: published" in printed
-    written = json.loads((results_dir / "mulaw-plugin-8khz" / "reconstruction.json").read_text())
+    written = json.loads((results_dir / "plug-mulaw" / "reconstruction.json").read_text())
     assert written["request"]["package"] == "kodek-mulaw" and written["request"]["version"] == "1.0.2"
     assert written["metrics"]["pesq_wb"]["rec"]["mean"] > 2.5  # 8 kHz G.711, scored wide-band at 16 kHz
     files = HfApi(token="t").list_repo_files(results_repo, repo_type="dataset")
-    assert "mulaw-plugin-8khz/reconstruction.json" in files and any(f.startswith("mulaw-plugin-8khz/audio/") for f in files)
+    assert "plug-mulaw/reconstruction.json" in files and any(f.startswith("plug-mulaw/audio/") for f in files)
 
     monkeypatch.delenv("KODEK_RESULTS", raising=False)
     monkeypatch.setenv("KODEK_RESULTS_REPO", results_repo)
@@ -258,7 +258,7 @@ def test_from_entry_point_to_a_leaderboard_row(tmp_path, monkeypatch, hub, capsy
     app = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not app.exception
     table = app.dataframe[0].value
-    assert list(table["Codec"]) == ["mulaw-plugin-8khz"] and table["Category"].iloc[0] == "Classic Codec"
+    assert list(table["Codec"]) == ["plug-mulaw"] and table["Category"].iloc[0] == "Classic Codec"
     assert registry_module._REGISTRY is None  # the page built no codec registry: it ran no plugin code
     assert not hub.unhandled
 
