@@ -32,6 +32,8 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.reference",
     "kodek.codecs.classic",
     "kodek.codecs.encodec",
+    "kodek.codecs.dac",
+    "kodek.codecs.mimi",
     "kodek.codecs.snac",
     "kodek.codecs.soundstream",
     "kodek.codecs.unsupported",
