@@ -80,8 +80,18 @@ def cmd_codecs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_kmeans(args: argparse.Namespace) -> None:
+    """--kmeans: where SSL codecs find their fitted centroids (a folder or a Hub dataset repo)."""
+    import os
+
+    if getattr(args, "kmeans", None):
+        os.environ["KODEK_KMEANS"] = args.kmeans
+
+
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from kodek.codecs import build_codec
+
+    _use_kmeans(args)
     from kodek.data.source import load_source
     from kodek.tokenize.pipeline import parse_shard, tokenize
 
@@ -246,6 +256,7 @@ def cmd_publish_results(args: argparse.Namespace) -> int:
 def cmd_bench_tokenize(args: argparse.Namespace) -> int:
     from kodek.bench import bench_tokenize
 
+    _use_kmeans(args)
     report = bench_tokenize(
         args.codec,
         data=args.data,
@@ -262,6 +273,34 @@ def cmd_bench_tokenize(args: argparse.Namespace) -> int:
         width = max(len(k) for k in report)
         for key, value in report.items():
             print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_kmeans_fit(args: argparse.Namespace) -> int:
+    from kodek.codecs.ssl import MODELS, codec_id
+    from kodek.kmeans import fit
+
+    if args.codec:
+        name = args.codec
+    elif args.model:
+        if args.model not in MODELS:
+            raise CliError(f"unknown SSL model {args.model!r}; known: {', '.join(MODELS)}")
+        name = codec_id(args.model, args.layer or MODELS[args.model].layer, args.k)
+    else:
+        raise CliError("name the quantiser: --codec ID, or --model NAME [--layer L] --k K")
+    folder = fit(
+        name,
+        args.data,
+        args.split,
+        Path(args.out),
+        max_hours=args.max_hours,
+        random_weights=args.random_weights,
+        seed=args.seed,
+        device=args.device,
+        token=args.token,
+    )
+    print(f"{name}: centroids in {folder}")
+    print(f"use with: kodek tokenize --codec {name} --kmeans {args.out} ...")
     return 0
 
 
@@ -298,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
     tok.add_argument("--revision", default="main", help="BIGOS-v2 revision")
     tok.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    tok.add_argument("--kmeans", help="SSL codecs: folder or Hub dataset repo with kmeans/<codec_id>/centroids.npy")
     _codec_args(tok)
     tok.set_defaults(func=cmd_tokenize)
 
@@ -380,8 +420,24 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
     bt.add_argument("--random-weights", action="store_true")
     bt.add_argument("--device", default="cpu")
+    bt.add_argument("--kmeans", help="SSL codecs: where their fitted centroids are")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_tokenize)
+
+    km = sub.add_parser("kmeans", help="k-means quantisers of the SSL tokenizers")
+    km = km.add_subparsers(dest="kmeans_command", required=True)
+    kf = km.add_parser("fit", help="fit an SSL model's layer-L k-means on Polish training audio")
+    kf.add_argument("--codec", help="an SSL codec id, e.g. hubert-base-l9-k500")
+    kf.add_argument("--model", help="or the SSL model (hubert-base, mhubert-147, wav2vec2-base, xlsr-300m, ...)")
+    kf.add_argument("--layer", type=int, help="transformer layer (default: the model's)")
+    kf.add_argument("--k", type=int, default=500, help="number of clusters (default 500)")
+    kf.add_argument("--data", default="bigos", help="sample | bigos | bigos:CONFIG (default: bigos)")
+    kf.add_argument("--split", default="train")
+    kf.add_argument("--max-hours", type=float, help="fit on a random subset of at most this much audio")
+    kf.add_argument("--out", required=True, help="folder that receives kmeans/<codec_id>/")
+    kf.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    _codec_args(kf)
+    kf.set_defaults(func=cmd_kmeans_fit)
 
     demo = sub.add_parser("demo", help="tokenize + score the bundled sample with every codec that runs here")
     demo.add_argument("--out", default="demo-out")
