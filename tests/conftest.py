@@ -50,11 +50,9 @@ def sample_test():
 
 
 @pytest.fixture(scope="session")
-def encodec_random():
+def encodec_random(random_codec):
     """EnCodec 6 kbps with seeded random weights (codebooks seeded from data)."""
-    from kodek.codecs import build_codec
-
-    return build_codec("encodec-24khz-6kbps", random_weights=True)
+    return random_codec("encodec-24khz-6kbps")
 
 
 @pytest.fixture
@@ -103,3 +101,18 @@ def _restore_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def random_codec():
+    """``random_codec(codec_id)``: a random-weight codec built once per session (ids that share a model share it)."""
+    from kodek.codecs import build_codec
+
+    built: dict = {}
+
+    def get(codec_id: str):
+        if codec_id not in built:
+            built[codec_id] = build_codec(codec_id, random_weights=True)
+        return built[codec_id]
+
+    return get

@@ -31,13 +31,13 @@ def test_published_facts(codec_id, rate, frame_rate, codebooks, bps):
 
 
 @pytest.fixture(scope="module")
-def dac16():
-    return build_codec("dac-16khz", random_weights=True)
+def dac16(random_codec):
+    return random_codec("dac-16khz")
 
 
 @pytest.fixture(scope="module")
-def mimi():
-    return build_codec("mimi-8cb", random_weights=True)
+def mimi(random_codec):
+    return random_codec("mimi-8cb")
 
 
 def test_dac_configs_carry_the_true_hop(dac16):

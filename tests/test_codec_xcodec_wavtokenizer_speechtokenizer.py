@@ -39,18 +39,18 @@ def test_published_facts(codec_id, rate, frame_rate, codebooks, size, bps):
 
 
 @pytest.fixture(scope="module")
-def xcodec():
-    return build_codec("xcodec-hubert-librispeech-4cb", random_weights=True)
+def xcodec(random_codec):
+    return random_codec("xcodec-hubert-librispeech-4cb")
 
 
 @pytest.fixture(scope="module")
-def wavtokenizer():
-    return build_codec("wavtokenizer-40tps", random_weights=True)
+def wavtokenizer(random_codec):
+    return random_codec("wavtokenizer-40tps")
 
 
 @pytest.fixture(scope="module")
-def speechtokenizer():
-    return build_codec("speechtokenizer", random_weights=True)
+def speechtokenizer(random_codec):
+    return random_codec("speechtokenizer")
 
 
 def test_xcodec_codes_and_config(xcodec):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import load_pretrained
+from kodek.codecs.init import load_pretrained, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -131,7 +131,7 @@ def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> Da
         import torch
 
         torch.manual_seed(seed)  # DAC's codebooks start random (not zero): usable as they are
-        return DacCodec(spec, DacModel(config(model)), random_weights=True)
+        return DacCodec(spec, shared(("dac", model, seed), lambda: DacModel(config(model))), random_weights=True)
     ckpt = spec.checkpoint
     loaded = load_pretrained(
         lambda: DacModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision

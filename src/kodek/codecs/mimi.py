@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -94,7 +94,7 @@ def _random_model(seed: int):
 
 def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> MimiCodec:
     if random_weights:
-        return MimiCodec(spec, _random_model(seed), random_weights=True)
+        return MimiCodec(spec, shared(("mimi", seed), lambda: _random_model(seed)), random_weights=True)
     from transformers import MimiModel
 
     ckpt = spec.checkpoint

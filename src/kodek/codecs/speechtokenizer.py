@@ -22,7 +22,7 @@ import types
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -112,7 +112,7 @@ def _random_model(seed: int):
     torch.manual_seed(seed)
     model = model_class()(CONFIG).eval()
     layers = model.quantizer.vq.layers
-    wave = torch.from_numpy(calibration_audio(16_000, 4.0, seed=seed))[None, None]
+    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
     with torch.no_grad():
         vectors = model.encoder(wave)[0].T  # [F, dimension]
 
@@ -142,7 +142,9 @@ def _pretrained_model():
 
 def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SpeechTokenizerCodec:
     if random_weights:
-        return SpeechTokenizerCodec(spec, _random_model(seed), random_weights=True)
+        return SpeechTokenizerCodec(
+            spec, shared(("speechtokenizer", seed), lambda: _random_model(seed)), random_weights=True
+        )
     model = load_pretrained(_pretrained_model, spec.id, CHECKPOINT.repo, CHECKPOINT.revision)
     return SpeechTokenizerCodec(spec, model, random_weights=False)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -91,7 +91,7 @@ def _random_model(variant: str, seed: int):
     torch.manual_seed(seed)
     config = XcodecConfig() if variant == "hubert-librispeech" else XcodecConfig(semantic_model_config=WavLMConfig())
     model = XcodecModel(config).eval()
-    wave = torch.from_numpy(calibration_audio(16_000, 4.0, seed=seed))[None, None]
+    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
     layers = model.quantizer.quantizers
     with torch.no_grad():
         vectors = quantizer_inputs(model, wave)[0].T  # [F, D]
@@ -107,7 +107,9 @@ def _random_model(variant: str, seed: int):
 def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> XcodecCodec:
     variant = spec.options["variant"]
     if random_weights:
-        return XcodecCodec(spec, _random_model(variant, seed), random_weights=True)
+        return XcodecCodec(
+            spec, shared(("xcodec", variant, seed), lambda: _random_model(variant, seed)), random_weights=True
+        )
     from transformers import XcodecModel
 
     ckpt = spec.checkpoint
