@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	@# CPU builds for this kind of machine (no GPU); the package itself asks only for ranges.
 	$(BIN)/pip install -q torch==2.13.0 torchcodec==0.13.0
 	$(BIN)/pip install -q -e ".[all,dev]"
-	@# ESPnet (SoundStream) without its unrelated pins; its generator's own imports come with the extras above.
-	$(BIN)/pip install -q --no-deps espnet==202511
+	@# Without their declared dependencies (unrelated pins; torchaudio): what their models import comes with
+	@# the extras above. ESPnet for SoundStream, speechtokenizer for SpeechTokenizer.
+	$(BIN)/pip install -q --no-deps espnet==202511 speechtokenizer==1.0.1
 	@# resemblyzer (offline speaker embedder, weights inside the wheel) without its webrtcvad/typing pins.
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
@@ -28,7 +29,8 @@ demo: install
 	$(BIN)/kodek demo --out $(DEMO_OUT)
 
 leaderboard: install
-	@test -d $(DEMO_OUT)/results || { echo "no results yet: run 'make demo' first"; exit 2; }
+	@# The demo's results (made first if there are none yet), served on http://127.0.0.1:8501.
+	test -d $(DEMO_OUT)/results || $(BIN)/kodek demo --out $(DEMO_OUT)
 	$(BIN)/kodek leaderboard --results $(DEMO_OUT)/results
 
 lint: install

@@ -50,11 +50,9 @@ def sample_test():
 
 
 @pytest.fixture(scope="session")
-def encodec_random():
+def encodec_random(random_codec):
     """EnCodec 6 kbps with seeded random weights (codebooks seeded from data)."""
-    from kodek.codecs import build_codec
-
-    return build_codec("encodec-24khz-6kbps", random_weights=True)
+    return random_codec("encodec-24khz-6kbps")
 
 
 @pytest.fixture
@@ -91,3 +89,30 @@ def make_source(items: list[tuple[str, bytes]], split: str = "test", subset: str
     }
     dataset = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
     return Source("synthetic", None, split, dataset)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest registers the page as ``__main__``; forkserver workers started later by the
+    scorer would re-import it. Put the real ``__main__`` back after every test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def random_codec():
+    """``random_codec(codec_id)``: a random-weight codec built once per session (ids that share a model share it)."""
+    from kodek.codecs import build_codec
+
+    built: dict = {}
+
+    def get(codec_id: str):
+        if codec_id not in built:
+            built[codec_id] = build_codec(codec_id, random_weights=True)
+        return built[codec_id]
+
+    return get

@@ -132,3 +132,32 @@ def test_tokenize_cli_reads_bigos(bigos, tmp_path, monkeypatch, capsys):
     assert datasets.load_dataset(str(tmp_path), "opus-6kbps", split="validation").num_rows == 2
     card = (tmp_path / "README.md").read_text()
     assert "license: other" in card and "inherit the licence of the subset" in card
+
+
+def test_the_hub_parquet_conversion_is_preferred_when_present(hub, tmp_path):
+    import datasets
+
+    repo = "kodek-test/bigos-with-parquet-export"
+    rows = {
+        "audioname": ["pwr-viu-unk-test-0001-00001"],
+        "split": ["test"],
+        "dataset": ["pwr-viu-unk"],
+        "speaker_id": ["0001"],
+        "ref_orig": ["włącz radio"],
+        "audio": [{"bytes": wav_bytes(calibration_audio(16_000, 0.8), subtype="PCM_16"), "path": "a.wav"}],
+    }
+    table = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
+    table.to_parquet(str(tmp_path / "0000.parquet"))
+    hub.add_files("dataset", repo, {"pl-asr-bigos-v2.py": b"# script\n"}, "script")
+    hub.add_files(
+        "dataset",
+        repo,
+        {"pwr-viu-unk/test/0000.parquet": (tmp_path / "0000.parquet").read_bytes()},
+        "parquet export",
+        revision="refs/convert/parquet",
+    )
+    split = load_bigos("pwr-viu-unk", "test", repo=repo, token="t")
+    assert split.layout == "parquet-conversion" and split.dataset["ref_orig"] == ["włącz radio"]
+    assert split.dataset["audio_duration_seconds"] == [pytest.approx(0.8)]
+    wave, rate = load_audio(split.dataset[0]["audio"]["bytes"])
+    assert rate == 16_000 and len(wave) == 12_800

@@ -14,13 +14,13 @@ from kodek.tokenize.pipeline import tokenize
 
 
 @pytest.fixture(scope="module")
-def snac():
-    return build_codec("snac-24khz", random_weights=True)
+def snac(random_codec):
+    return random_codec("snac-24khz")
 
 
 @pytest.fixture(scope="module")
-def soundstream():
-    return build_codec("soundstream-espnet-16khz-4kbps", random_weights=True)
+def soundstream(random_codec):
+    return random_codec("soundstream-espnet-16khz-4kbps")
 
 
 def test_snac_layout_is_lossless():

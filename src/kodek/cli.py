@@ -80,8 +80,18 @@ def cmd_codecs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_kmeans(args: argparse.Namespace) -> None:
+    """--kmeans: where SSL codecs find their fitted centroids (a folder or a Hub dataset repo)."""
+    import os
+
+    if getattr(args, "kmeans", None):
+        os.environ["KODEK_KMEANS"] = args.kmeans
+
+
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from kodek.codecs import build_codec
+
+    _use_kmeans(args)
     from kodek.data.source import load_source
     from kodek.tokenize.pipeline import parse_shard, tokenize
 
@@ -133,6 +143,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         limit=args.limit,
         token=args.token,
+        listen=args.listen,
     )
     print(f"{args.codec}: {data['dataset']['utterances']} utterances scored")
     for name, metric in data["metrics"].items():
@@ -155,7 +166,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     app = Path(kodek.__file__).resolve().parents[2] / "leaderboard" / "app.py"
     if not app.is_file():
         raise CliError("the leaderboard Space (leaderboard/app.py) ships with the kodek repository: use a checkout")
-    env = {**os.environ, "KODEK_RESULTS": str(Path(args.results).resolve())}
+    env = dict(os.environ)
+    if args.results:
+        env["KODEK_RESULTS"] = str(Path(args.results).resolve())
+    else:
+        env.pop("KODEK_RESULTS", None)
+        env["KODEK_RESULTS_REPO"] = args.repo
     command = [
         sys.executable,
         "-m",
@@ -171,13 +187,85 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    print(f"leaderboard on http://{args.address}:{args.port} (results from {args.results}); Ctrl+C stops it")
+    print(
+        f"leaderboard on http://{args.address}:{args.port} (results from {args.results or args.repo}); Ctrl+C stops it"
+    )
     return subprocess.call(command, env=env)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from kodek.submit import submit
+
+    out = Path(args.out or f"kodek-request-{args.codec}.json")
+    done = submit(
+        args.codec,
+        contact=args.contact,
+        license=args.license,
+        description=args.description or "",
+        out=out,
+        repo=args.repo,
+        random_weights=args.random_weights,
+        seed=args.seed,
+    )
+    for check in done.checks:
+        print(check.line())
+    print(f"request: {done.path}")
+    if done.pr_url:
+        print(f"opened as a pull request: {done.pr_url}")
+    elif not args.repo:
+        print("send it: kodek submit ... --repo ORG/REQUESTS (opens a pull request), or open one with this file")
+    return 0
+
+
+def cmd_run_request(args: argparse.Namespace) -> int:
+    from kodek.submit import read_request, run_request
+
+    if bool(args.request) == bool(args.repo):
+        raise CliError("give a request file, or --repo ORG/NAME --pr N")
+    request = read_request(args.request, repo=args.repo, pr=args.pr, token=args.token)
+    label = f"{args.repo} pull request {args.pr}" if args.repo else str(args.request)
+    report = run_request(
+        request,
+        Path(args.results),
+        Path(args.tokens),
+        data=args.data,
+        split=args.split,
+        random_weights=args.random_weights,
+        seed=args.seed,
+        limit=args.limit,
+        install=args.install,
+        publish_repo=args.publish,
+        workers=args.workers,
+        listen=args.listen,
+        source_label=label,
+        token=args.token,
+    )
+    for check in report.checks:
+        print(check.line())
+    print(f"results: {report.results}")
+    if report.published:
+        print(report.published)
+    return 0
+
+
+def cmd_publish_results(args: argparse.Namespace) -> int:
+    from kodek.submit import publish_results
+
+    result = publish_results(
+        Path(args.results),
+        args.repo,
+        codecs=args.codec,
+        create_pr=args.pr,
+        allow_random_weights=args.allow_random_weights,
+    )
+    print(result.summary())
+    return 0
 
 
 def cmd_bench_tokenize(args: argparse.Namespace) -> int:
     from kodek.bench import bench_tokenize
 
+    _use_kmeans(args)
     report = bench_tokenize(
         args.codec,
         data=args.data,
@@ -217,6 +305,34 @@ def cmd_bench_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kmeans_fit(args: argparse.Namespace) -> int:
+    from kodek.codecs.ssl import MODELS, codec_id
+    from kodek.kmeans import fit
+
+    if args.codec:
+        name = args.codec
+    elif args.model:
+        if args.model not in MODELS:
+            raise CliError(f"unknown SSL model {args.model!r}; known: {', '.join(MODELS)}")
+        name = codec_id(args.model, args.layer or MODELS[args.model].layer, args.k)
+    else:
+        raise CliError("name the quantiser: --codec ID, or --model NAME [--layer L] --k K")
+    folder = fit(
+        name,
+        args.data,
+        args.split,
+        Path(args.out),
+        max_hours=args.max_hours,
+        random_weights=args.random_weights,
+        seed=args.seed,
+        device=args.device,
+        token=args.token,
+    )
+    print(f"{name}: centroids in {folder}")
+    print(f"use with: kodek tokenize --codec {name} --kmeans {args.out} ...")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kodek.demo import run_demo
 
@@ -250,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
     tok.add_argument("--revision", default="main", help="BIGOS-v2 revision")
     tok.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    tok.add_argument("--kmeans", help="SSL codecs: folder or Hub dataset repo with kmeans/<codec_id>/centroids.npy")
     _codec_args(tok)
     tok.set_defaults(func=cmd_tokenize)
 
@@ -282,13 +399,55 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--limit", type=int)
     sc.add_argument("--revision", help="revision of a Hub token repo")
     sc.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    sc.add_argument(
+        "--listen", type=int, default=3, help="keep the first N reconstructions as FLAC for the leaderboard (default 3)"
+    )
     sc.set_defaults(func=cmd_score)
 
-    lb = sub.add_parser("leaderboard", help="open the Streamlit leaderboard on local results")
-    lb.add_argument("--results", required=True, help="results folder")
+    lb = sub.add_parser("leaderboard", help="open the Streamlit leaderboard on local results (or a results repo)")
+    source = lb.add_mutually_exclusive_group(required=True)
+    source.add_argument("--results", help="results folder")
+    source.add_argument("--repo", help="results dataset repo on the Hub (ORG/NAME)")
     lb.add_argument("--port", type=int, default=8501)
     lb.add_argument("--address", default="127.0.0.1")
     lb.set_defaults(func=cmd_leaderboard)
+
+    sm = sub.add_parser("submit", help="check a codec registered by an entry point and write (or send) its request")
+    sm.add_argument("--codec", required=True)
+    sm.add_argument("--contact", required=True, help="e-mail, Hub user name or https URL")
+    sm.add_argument("--license", help="default: the spec's licence")
+    sm.add_argument("--description", help="a few words about the codec")
+    sm.add_argument("--out", help="request file (default: kodek-request-ID.json)")
+    sm.add_argument("--repo", help="requests repo on the Hub (ORG/NAME): open the request as a pull request")
+    sm.add_argument("--random-weights", action="store_true", help="run the checks with random weights (offline)")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.set_defaults(func=cmd_submit)
+
+    rr = sub.add_parser("run-request", help="maintainers: check, tokenize and score a codec request")
+    rr.add_argument("request", nargs="?", help="a request file (or use --repo and --pr)")
+    rr.add_argument("--repo", help="the requests repo (ORG/NAME)")
+    rr.add_argument("--pr", type=int, help="the pull request of --repo that holds the request")
+    rr.add_argument("--results", required=True, help="results folder")
+    rr.add_argument("--tokens", default="request-tokens", help="token folder (default: request-tokens)")
+    rr.add_argument("--data", default="bigos", help="sample | bigos | bigos:CONFIG (default: bigos)")
+    rr.add_argument("--split", default="test")
+    rr.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
+    rr.add_argument("--install", action="store_true", help="pip install the requested package and version first")
+    rr.add_argument("--publish", metavar="ORG/NAME", help="then upload the codec's results to this results repo")
+    rr.add_argument("--workers", type=int)
+    rr.add_argument("--listen", type=int, default=3, help="listening examples kept (default 3)")
+    rr.add_argument("--random-weights", action="store_true", help="random weights (pipeline checks, never scores)")
+    rr.add_argument("--seed", type=int, default=0)
+    rr.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    rr.set_defaults(func=cmd_run_request)
+
+    pr = sub.add_parser("publish-results", help="validate results and upload them to a results repo")
+    pr.add_argument("results", help="results folder")
+    pr.add_argument("--repo", required=True, help="ORG/NAME")
+    pr.add_argument("--codec", action="append", help="only these codec ids (repeatable; default: all)")
+    pr.add_argument("--pr", action="store_true", help="open a pull request instead of committing to main")
+    pr.add_argument("--allow-random-weights", action="store_true", help="upload random-weight runs too")
+    pr.set_defaults(func=cmd_publish_results)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     bt = bench.add_parser("tokenize", help="pipeline vs pure forward, batched vs one-by-one")
@@ -300,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
     bt.add_argument("--random-weights", action="store_true")
     bt.add_argument("--device", default="cpu")
+    bt.add_argument("--kmeans", help="SSL codecs: where their fitted centroids are")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_tokenize)
 
@@ -316,6 +476,21 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--target-hours", type=float, help="project the time for this many hours of audio")
     bs.add_argument("--json", action="store_true")
     bs.set_defaults(func=cmd_bench_score)
+
+    km = sub.add_parser("kmeans", help="k-means quantisers of the SSL tokenizers")
+    km = km.add_subparsers(dest="kmeans_command", required=True)
+    kf = km.add_parser("fit", help="fit an SSL model's layer-L k-means on Polish training audio")
+    kf.add_argument("--codec", help="an SSL codec id, e.g. hubert-base-l9-k500")
+    kf.add_argument("--model", help="or the SSL model (hubert-base, mhubert-147, wav2vec2-base, xlsr-300m, ...)")
+    kf.add_argument("--layer", type=int, help="transformer layer (default: the model's)")
+    kf.add_argument("--k", type=int, default=500, help="number of clusters (default 500)")
+    kf.add_argument("--data", default="bigos", help="sample | bigos | bigos:CONFIG (default: bigos)")
+    kf.add_argument("--split", default="train")
+    kf.add_argument("--max-hours", type=float, help="fit on a random subset of at most this much audio")
+    kf.add_argument("--out", required=True, help="folder that receives kmeans/<codec_id>/")
+    kf.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    _codec_args(kf)
+    kf.set_defaults(func=cmd_kmeans_fit)
 
     demo = sub.add_parser("demo", help="tokenize + score the bundled sample with every codec that runs here")
     demo.add_argument("--out", default="demo-out")

@@ -49,11 +49,13 @@ def publish_folder(
     private: bool = False,
     message: str | None = None,
     token: str | bool | None = None,
+    patterns: list[str] | None = None,
 ) -> Published:
     """Create the repo if needed and upload ``folder`` in one commit (or one pull request).
 
     Re-publishing identical content makes no commit: the client compares file
-    hashes with the Hub's before committing.
+    hashes with the Hub's before committing. ``patterns`` uploads only the files
+    that match them.
     """
     from huggingface_hub import HfApi
 
@@ -70,6 +72,7 @@ def publish_folder(
         folder_path=folder,
         commit_message=message or f"kodek: upload {folder.name}",
         create_pr=create_pr,
+        allow_patterns=patterns,
         ignore_patterns=NEVER_PUBLISHED,
     )
     pr_url = getattr(info, "pr_url", None)
@@ -89,6 +92,83 @@ def download_folder(
 
     check_repo_id(repo)
     return Path(snapshot_download(repo, repo_type=repo_type, revision=revision, allow_patterns=patterns, token=token))
+
+
+# -- results and requests repos (the leaderboard's data and its submissions) -------------------------
+
+RESULTS_JSON = "*/*.json"
+REQUESTS_DIR = "requests"
+
+
+def download_results(repo: str, *, revision: str | None = None, token: str | bool | None = None) -> Path:
+    """The results JSON files of a results repo (no per-utterance tables, no audio), from the local cache."""
+    return download_folder(repo, revision=revision, patterns=[RESULTS_JSON], token=token)
+
+
+def list_repo_files(
+    repo: str, *, revision: str | None = None, repo_type: str = "dataset", token: str | bool | None = None
+) -> list[str]:
+    from huggingface_hub import HfApi
+
+    check_repo_id(repo)
+    return HfApi(token=token).list_repo_files(repo, repo_type=repo_type, revision=revision)
+
+
+def download_file(
+    repo: str, path: str, *, revision: str | None = None, repo_type: str = "dataset", token: str | bool | None = None
+) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    check_repo_id(repo)
+    return Path(hf_hub_download(repo, path, repo_type=repo_type, revision=revision, token=token))
+
+
+def open_request(
+    content: bytes, path_in_repo: str, repo: str, *, message: str, token: str | bool | None = None
+) -> Published:
+    """Open a pull request that adds one request file to the requests repo (created if needed)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    check_repo_id(repo)
+    api = HfApi(token=token)
+    api.create_repo(repo, repo_type="dataset", exist_ok=True)
+    info = api.create_commit(
+        repo,
+        [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=content)],
+        commit_message=message,
+        repo_type="dataset",
+        create_pr=True,
+    )
+    return Published(repo, info.oid, True, info.pr_url)
+
+
+def request_files(repo: str, pr: int, *, max_bytes: int, token: str | bool | None = None) -> dict[str, bytes | None]:
+    """The request files a pull request of the requests repo adds or changes: path -> content.
+
+    A file larger than ``max_bytes`` is not downloaded: its content is None.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import EntryNotFoundError
+
+    check_repo_id(repo)
+    api = HfApi(token=token)
+    revision = f"refs/pr/{int(pr)}"
+
+    def tree(rev: str | None) -> dict[str, tuple[int, str]]:
+        try:
+            items = api.list_repo_tree(repo, REQUESTS_DIR, recursive=True, revision=rev, repo_type="dataset")
+            return {f.path: (f.size, f.blob_id) for f in items if getattr(f, "size", None) is not None}
+        except EntryNotFoundError:
+            return {}
+
+    base, head = tree(None), tree(revision)
+    changed: dict[str, bytes | None] = {}
+    for path, (size, blob) in sorted(head.items()):
+        if not path.endswith(".json") or base.get(path, (None, None))[1] == blob:
+            continue
+        too_big = size > max_bytes
+        changed[path] = None if too_big else download_file(repo, path, revision=revision, token=token).read_bytes()
+    return changed
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -88,7 +88,7 @@ def _random_model(seed: int):
 
 def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> EncodecCodec:
     if random_weights:
-        return EncodecCodec(spec, _random_model(seed), random_weights=True)
+        return EncodecCodec(spec, shared(("encodec", seed), lambda: _random_model(seed)), random_weights=True)
     from transformers import EncodecModel
 
     ckpt = spec.checkpoint

@@ -9,7 +9,8 @@ quantisers, plus a little noise. Everything here is seeded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,18 +58,35 @@ def seed_residual_codebooks(
         residual = residual - embed[nearest]
 
 
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def shared(key: Hashable, make: Callable[[], Any]) -> Any:
+    """One model object for the codec ids that are views of it (EnCodec's bandwidths, DAC's codebook
+    prefixes, ...): built or loaded once while any codec holds it. Moving it (``codec.to``) moves it for all."""
+    model = _SHARED.get(key)
+    if model is None:
+        model = make()
+        _SHARED[key] = model
+    return model
+
+
 def load_pretrained(load: Callable[[], Any], codec_id: str, repo: str, revision: str) -> Any:
-    """Call ``load`` (a ``from_pretrained``), turning Hub/network failures into a clear error."""
+    """Call ``load`` (a ``from_pretrained``) once per checkpoint while its model is in use, turning
+    Hub/network failures into a clear error."""
     from kodek.codecs.base import WeightsUnavailableError
 
-    try:
-        return load()
-    except (OSError, ValueError) as error:
-        short = f"weights {repo}@{revision[:12]} could not be loaded ({type(error).__name__}; offline?)"
-        raise WeightsUnavailableError(
-            f"{codec_id}: cannot load weights {repo}@{revision[:12]} ({type(error).__name__}: {error}). "
-            f"Run where the Hugging Face Hub is reachable (with a token for gated models), "
-            f"e.g. `kodek tokenize --codec {codec_id} --data bigos --split test --out DIR`, "
-            "or pass --random-weights for an offline run of the architecture.",
-            short=short,
-        ) from error
+    def attempt() -> Any:
+        try:
+            return load()
+        except (OSError, ValueError) as error:
+            short = f"weights {repo}@{revision[:12]} could not be loaded ({type(error).__name__}; offline?)"
+            raise WeightsUnavailableError(
+                f"{codec_id}: cannot load weights {repo}@{revision[:12]} ({type(error).__name__}: {error}). "
+                f"Run where the Hugging Face Hub is reachable (with a token for gated models), "
+                f"e.g. `kodek tokenize --codec {codec_id} --data bigos --split test --out DIR`, "
+                "or pass --random-weights for an offline run of the architecture.",
+                short=short,
+            ) from error
+
+    return shared(("pretrained", repo, revision), attempt)

@@ -32,8 +32,14 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.reference",
     "kodek.codecs.classic",
     "kodek.codecs.encodec",
+    "kodek.codecs.dac",
+    "kodek.codecs.mimi",
+    "kodek.codecs.xcodec",
+    "kodek.codecs.wavtokenizer",
+    "kodek.codecs.speechtokenizer",
     "kodek.codecs.snac",
     "kodek.codecs.soundstream",
+    "kodek.codecs.ssl",
     "kodek.codecs.unsupported",
 )
 
@@ -55,7 +61,7 @@ class CodecEntry:
 
 @dataclass(frozen=True)
 class Availability:
-    status: str  # available | needs-weights | needs-extra | unsupported
+    status: str  # available | needs-weights | needs-kmeans | needs-extra | unsupported
     reason: str = ""
 
     @property
@@ -68,6 +74,8 @@ class Availability:
 class Registry:
     entries: dict[str, CodecEntry] = field(default_factory=dict)
     load_errors: list[str] = field(default_factory=list)
+    # Family functions that register a parametrised id on first use (e.g. an SSL model's other layers).
+    resolvers: list[Callable[[str], CodecEntry | None]] = field(default_factory=list)
 
     def add(self, entry: CodecEntry) -> None:
         if entry.spec.id in self.entries:
@@ -76,6 +84,11 @@ class Registry:
         self.entries[entry.spec.id] = entry
 
     def get(self, codec_id: str) -> CodecEntry:
+        if codec_id not in self.entries:
+            for resolve in self.resolvers:
+                if (entry := resolve(codec_id)) is not None:
+                    self.add(entry)
+                    break
         try:
             return self.entries[codec_id]
         except KeyError:
@@ -97,9 +110,12 @@ def registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         reg = Registry()
-        for module in BUILTIN_FAMILIES:
-            for entry in importlib.import_module(module).ENTRIES:
+        for name in BUILTIN_FAMILIES:
+            module = importlib.import_module(name)
+            for entry in module.ENTRIES:
                 reg.add(entry)
+            if hasattr(module, "resolve"):
+                reg.resolvers.append(module.resolve)
         _load_entry_points(reg)
         _REGISTRY = reg
     return _REGISTRY
@@ -143,6 +159,17 @@ def weights_cached(repo: str, revision: str) -> bool:
     return ref.is_file() and (folder / "snapshots" / ref.read_text().strip()).is_dir()
 
 
+def kmeans_available(codec_id: str) -> bool:
+    """Whether KODEK_KMEANS names a place for this SSL codec's centroids (a Hub repo id is taken on trust)."""
+    location = os.environ.get("KODEK_KMEANS")
+    if not location:
+        return False
+    path = Path(location)
+    if not path.is_dir():
+        return "/" in location
+    return (path / "kmeans" / codec_id / "centroids.npy").is_file() or (path / codec_id / "centroids.npy").is_file()
+
+
 def missing_modules(entry: CodecEntry) -> list[str]:
     return [name for name in entry.requires if importlib.util.find_spec(name) is None]
 
@@ -155,6 +182,8 @@ def availability(entry: CodecEntry) -> Availability:
     if missing:
         extra = f" (pip install 'kodek[{spec.install_extra}]')" if spec.install_extra else ""
         return Availability("needs-extra", f"missing {', '.join(missing)}{extra}")
+    if spec.kind == "ssl-kmeans" and not kmeans_available(spec.id):
+        return Availability("needs-kmeans", "no fitted k-means quantiser (kodek kmeans fit, then --kmeans DIR)")
     ckpt = spec.checkpoint
     if ckpt and not weights_cached(ckpt.repo, ckpt.revision):
         return Availability(

@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from kodek.codecs.base import TorchCodec, WeightsUnavailableError
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -118,7 +118,7 @@ def _random_generator(seed: int):
     torch.manual_seed(seed)
     generator = _generator(GENERATOR, 16_000).eval()
     layers = generator.quantizer.vq.layers
-    wave = torch.from_numpy(calibration_audio(16_000, 6.0, seed=seed))[None, None]
+    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
     with torch.no_grad():
         vectors = generator.encoder(wave)[0].T  # [F, hidden_dim]
 
@@ -154,7 +154,9 @@ def _pretrained_generator(spec: CodecSpec):
 
 def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SoundStreamCodec:
     if random_weights:
-        return SoundStreamCodec(spec, _random_generator(seed), random_weights=True)
+        return SoundStreamCodec(
+            spec, shared(("soundstream", seed), lambda: _random_generator(seed)), random_weights=True
+        )
     ckpt = spec.checkpoint
     generator = load_pretrained(lambda: _pretrained_generator(spec), spec.id, ckpt.repo, ckpt.revision)
     return SoundStreamCodec(spec, generator, random_weights=False)

@@ -2,11 +2,18 @@
 
 One file per (codec id, task). Everything the leaderboard shows comes from a file
 that passed this check; a file that does not is listed as rejected with the reason.
+
+Beyond the required fields, the schema bounds the optional ones the leaderboard
+reads (``by_subset``, ``by_group``, ``llm``, ``num_parameters``, ``request``), so
+that a file which validates can be rendered without further guessing.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+CODEC_ID_PATTERN = "^[a-z0-9][a-z0-9._-]{0,79}$"
 
 _STATS = {
     "type": "object",
@@ -20,18 +27,40 @@ _STATS = {
     },
 }
 
+_SHORT = {"type": ["string", "null"], "maxLength": 200}
 _METRIC = {
     "type": "object",
     "properties": {
-        "label": {"type": "string"},
+        "label": {"type": "string", "maxLength": 80},
         "higher_is_better": {"type": "boolean"},
         "applicable": {"type": "boolean"},
+        "why": {"type": "string", "maxLength": 500},
+        "description": {"type": "string", "maxLength": 1000},
+        "range": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "conditions": {"type": "array", "items": {"enum": ["gt", "rec"]}},
+        # What produced the values (ASR model, speaker encoder), where it matters.
+        "model": _SHORT,
+        "revision": _SHORT,
+        "normalisation": _SHORT,
         "gt": {"anyOf": [_STATS, {"type": "null"}]},
         "rec": {"anyOf": [_STATS, {"type": "null"}]},
         # Optional: false where the metric's model could not be loaded (then ``why`` says why).
         "available": {"type": "boolean"},
-        "model": {"type": ["string", "null"]},
-        "normalisation": {"enum": ["none", "lowercase", "punctuation", "all"]},
+    },
+}
+
+# SpeechLLM metrics (ppl, bpc) hold one value per condition: a number, a stats dict, or null.
+_CONDITION_VALUE = {"anyOf": [{"type": "number"}, {"type": "null"}, _STATS]}
+_LLM_METRIC = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "maxLength": 80},
+        "higher_is_better": {"type": "boolean"},
+        "applicable": {"type": "boolean"},
+        "why": {"type": "string", "maxLength": 500},
+        "prior": _CONDITION_VALUE,
+        "init": _CONDITION_VALUE,
+        "trained": _CONDITION_VALUE,
     },
 }
 
@@ -39,7 +68,7 @@ _CODEC = {
     "type": "object",
     "required": ["id", "family", "kind", "sample_rate", "frame_rate", "num_codebooks", "codebook_size", "bitrate_bps"],
     "properties": {
-        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,79}$"},
+        "id": {"type": "string", "pattern": CODEC_ID_PATTERN},
         "family": {"type": "string", "maxLength": 80},
         "kind": {"enum": ["acoustic", "semantic", "ssl-kmeans", "classic", "reference"]},
         "sample_rate": {"type": "integer", "minimum": 1},
@@ -49,7 +78,25 @@ _CODEC = {
             "anyOf": [{"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer", "minimum": 1}}]
         },
         "bitrate_bps": {"type": "number", "minimum": 0},
+        "license": {"type": ["string", "null"], "maxLength": 200},
+        "description": {"type": ["string", "null"], "maxLength": 2000},
+        "checkpoint": {
+            "type": ["object", "null"],
+            "properties": {
+                "repo": {"type": "string", "maxLength": 200},
+                "revision": {"type": "string", "maxLength": 200},
+            },
+        },
     },
+}
+
+# subset (or group value) -> metric -> {gt/rec stats} (or, for speechllm, {prior/init/trained}).
+_ANY_METRIC = {"type": "object", "properties": {**_METRIC["properties"], **_LLM_METRIC["properties"]}}
+_BREAKDOWN = {
+    "type": "object",
+    "maxProperties": 200,
+    "propertyNames": {"maxLength": 120},
+    "additionalProperties": {"type": "object", "additionalProperties": _ANY_METRIC},
 }
 
 RESULTS_SCHEMA: dict[str, Any] = {
@@ -61,37 +108,81 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "task": {"enum": ["reconstruction", "speechllm", "speech_lm"]},
         "codec": _CODEC,
         "random_weights": {"type": "boolean"},
+        "num_parameters": {"type": ["integer", "null"], "minimum": 0},
         "dataset": {
             "type": "object",
             "required": ["name", "split", "utterances"],
             "properties": {
-                "name": {"type": "string"},
-                "split": {"type": "string"},
+                "name": {"type": "string", "maxLength": 120},
+                "config": {"type": ["string", "null"], "maxLength": 120},
+                "revision": {"type": ["string", "null"], "maxLength": 120},
+                "split": {"type": "string", "maxLength": 60},
                 "utterances": {"type": "integer", "minimum": 0},
                 "hours": {"type": "number", "minimum": 0},
                 "subsets": {"type": "array", "items": {"type": "string"}},
+                "synthetic": {"type": "boolean"},
             },
         },
         "metrics": {"type": "object", "additionalProperties": _METRIC},
-        "by_subset": {"type": "object"},
+        "by_subset": _BREAKDOWN,
+        # Optional: speaker_gender / speaker_age -> value -> metric -> stats, where the source says.
+        "by_group": {"type": "object", "maxProperties": 10, "additionalProperties": _BREAKDOWN},
         "failures": {
             "type": "object",
             "required": ["count"],
-            "properties": {"count": {"type": "integer", "minimum": 0}},
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "by_reason": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                "items": {"type": "array"},
+            },
         },
-        "date": {"type": "string"},
+        "llm": {
+            "type": "object",
+            "required": ["id"],
+            "properties": {
+                "id": {"type": "string", "maxLength": 120},
+                "revision": {"type": ["string", "null"], "maxLength": 120},
+            },
+        },
+        # Which request (kodek run-request) produced this file, where one did.
+        "request": {
+            "type": "object",
+            "properties": {"package": _SHORT, "version": _SHORT, "codec_id": _SHORT, "source": _SHORT},
+        },
+        "checkpoint_revision": _SHORT,
+        "software": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 200}},
+        "git_commit": _SHORT,
+        "hardware": {"type": "object"},
+        "date": {"type": "string", "maxLength": 60},
         # Optional: the speaker/ASR models used (id, revision) or why they were not available.
         "models": {"type": "object"},
         "normalisation": {"enum": ["none", "lowercase", "punctuation", "all"]},
         "codec_facts": {"type": "object"},
     },
+    "allOf": [
+        {
+            "if": {"properties": {"task": {"const": "speechllm"}}, "required": ["task"]},
+            "then": {"required": ["llm"], "properties": {"metrics": {"additionalProperties": _LLM_METRIC}}},
+        }
+    ],
 }
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(RESULTS_SCHEMA)
+
+
+def message(error: Any, limit: int = 200) -> str:
+    """jsonschema's message, unless it quotes a long value: then the rule the value breaks."""
+    if len(error.message) <= limit:
+        return error.message
+    return f"the value fails {error.validator} {str(error.validator_value)[:80]}"
 
 
 def validate(data: Any) -> list[str]:
     """Every schema violation as 'path: message' (empty when the file is valid)."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(RESULTS_SCHEMA)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {message(e)}" for e in errors]

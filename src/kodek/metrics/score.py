@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,11 @@ from kodek.tokenize.reader import TokenSet
 log = logging.getLogger(__name__)
 TASK = "reconstruction"
 SCORE_RATE = 16_000  # originals and reconstructions are compared at BIGOS's rate
+LISTEN_DEFAULT = 3  # reconstructions kept as FLAC for the leaderboard's listening view
+ORIGINALS_DIR = "_originals"
+SPEAKER_GROUPS = ("speaker_gender", "speaker_age")  # BIGOS columns; "N/A" where unknown
+MAX_GROUP_VALUES = 20  # a column with more distinct values (raw ages, ids) is no grouping
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # audionames usable as file names
 
 
 class ScoreError(KodekError, RuntimeError):
@@ -104,12 +110,18 @@ def _utterance_schema(names: Sequence[str]) -> pa.Schema:
 
 
 def metric_info(name: str) -> dict[str, Any]:
-    """How the results JSON describes a metric (before its statistics)."""
+    """How the results JSON describes a metric (before its statistics).
+
+    ``range`` is given where both ends are finite; an error rate or a distance has only
+    a lower bound (``lower_bound``), since JSON has no infinity.
+    """
     metric = METRICS[name]
+    low, high = metric.value_range
+    bounds = {"range": [low, high]} if high is not None else {"lower_bound": low}
     return {
         "label": metric.label,
         "higher_is_better": metric.higher_is_better,
-        "range": list(metric.value_range),
+        **bounds,
         "description": metric.description,
         "conditions": list(metric.conditions),
     }
@@ -145,6 +157,7 @@ def score(
     token: str | bool | None = None,
     progress: bool = True,
     flush_every: int = 64,
+    listen: int = LISTEN_DEFAULT,
 ) -> dict[str, Any]:
     """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict.
 
@@ -153,6 +166,9 @@ def score(
     a local folder, ``resemblyzer`` (speaker), or pass a built backend; the defaults are the
     pinned ``openai/whisper-large-v3`` and ``microsoft/wavlm-base-plus-sv``. A model that
     cannot be loaded leaves its metrics missing with the reason.
+
+    The first ``listen`` utterances' reconstructions are kept as FLAC under
+    ``out/<codec>/audio/`` (and their originals under ``out/_originals/``).
     """
     from kodek.codecs import build_codec
     from kodek.data.source import load_source
@@ -222,6 +238,7 @@ def score(
     budget = max(1, int(batch_seconds * spec.frame_rate))
     timing = {"decode_s": 0.0, "decode_audio_s": 0.0, "models_s": 0.0}
     timed_originals: list[np.ndarray] = []  # a few originals, re-encoded at the end for the encoder's RTF
+    listened = {n for n in table["audioname"].to_pylist()[:listen] if SAFE_NAME.match(n)}
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -240,6 +257,8 @@ def score(
             for_models: list[tuple[Pending, Pair]] = []
             for j, i in enumerate(batch):
                 row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
+                if row["audioname"] in listened:
+                    _keep_example(out, spec, row["audioname"], waves[j, : lengths[j]], source, originals)
                 item, pair = _prepare(row, source, originals, waves[j, : lengths[j]], spec)
                 if pair is not None:
                     if cpu_metrics:  # the CPU metrics start in the pool at once ...
@@ -271,9 +290,12 @@ def score(
         role = {"speaker": "speaker", "asr": "asr"}.get(METRICS[name].kind)
         if role and role in data["models"]:
             infos[name]["model"] = data["models"][role].get("id")
+            infos[name]["revision"] = data["models"][role].get("revision")
             if METRICS[name].kind == "asr":
                 infos[name]["normalisation"] = normalisation
     data.update(results.aggregate(per_utterance, infos))
+    if groups := _by_group(per_utterance, infos, source, originals):
+        data["by_group"] = groups
     facts = _codec_facts(spec, table, codes)
     if todo:
         facts["decode_rtf"] = timing["decode_s"] / timing["decode_audio_s"] if timing["decode_audio_s"] else None
@@ -291,6 +313,42 @@ def score(
     results.write_results(out, data)
     shutil.rmtree(work, ignore_errors=True)
     return data
+
+
+def _keep_example(out: Path, spec, name: str, wave: np.ndarray, source, originals: dict[str, int]) -> None:
+    """A listening example: the reconstruction at the codec's rate, and the original beside the others."""
+    _write_bytes(out / spec.id / "audio" / f"{name}.flac", audio.encode_flac(wave, spec.sample_rate))
+    original = out / ORIGINALS_DIR / f"{name}.flac"
+    if name in originals and not original.is_file():
+        ref = source.dataset[originals[name]]["audio"]
+        try:
+            wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+        except (audio.AudioError, OSError):
+            return  # scoring reports it; a listening example is optional
+        _write_bytes(original, audio.encode_flac(wave, SCORE_RATE))
+
+
+def _write_bytes(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+def _by_group(table: pa.Table, metric_info: dict[str, Any], source, originals: dict[str, int]) -> dict[str, Any]:
+    """Aggregates per speaker gender / age where the source knows them (BIGOS columns, 'N/A' when unknown)."""
+    groups: dict[str, Any] = {}
+    names = table["audioname"].to_pylist()
+    for column in SPEAKER_GROUPS:
+        if column not in source.dataset.column_names:
+            continue
+        known = source.dataset[column]
+        values = [str(known[originals[n]]) if n in originals else "N/A" for n in names]
+        if all(v in ("N/A", "", "None") for v in values) or len(set(values)) > MAX_GROUP_VALUES:
+            continue
+        relabelled = table.set_column(table.schema.get_field_index("dataset"), "dataset", pa.array(values))
+        groups[column] = results.aggregate(relabelled, metric_info)["by_subset"]
+    return groups
 
 
 def pc_sum(column: pa.ChunkedArray) -> float:

@@ -119,6 +119,7 @@ def tokenize(
     meta_path = layout.codec_dir(out, spec.id) / "codec.json"
     with layout.locked(out):
         meta = _check_or_start_meta(meta_path, codec, source)
+        _keep_artefacts(codec, out)
     final = layout.shard_path(out, spec.id, source.split, *shard)
     if final.is_file() and name in meta.get("splits", {}).get(source.split, {}).get("shards", {}):
         stats.already_complete = True
@@ -165,6 +166,15 @@ def tokenize(
     _remove_work(work, out)
     stats.wall_s = time.perf_counter() - started
     return stats
+
+
+def _keep_artefacts(codec: Codec, out: Path) -> None:
+    """What the tokens cannot be used without (an SSL codec's centroids) is kept beside them."""
+    artefact = getattr(codec, "artefact", None)
+    if artefact:
+        from kodek.kmeans import copy_artefact
+
+        copy_artefact(artefact, codec.spec.id, out)
 
 
 def _remove_work(work: Path, out: Path) -> None:

@@ -1,0 +1,146 @@
+"""DAC, the Descript Audio Codec, through transformers' DacModel.
+
+Three checkpoints: 16 kHz (12 codebooks x 50 Hz x 10 bit = 6 kbps), 24 kHz
+(32 x 75 Hz = 24 kbps), 44.1 kHz (9 x 86.13 Hz = 7.75 kbps), each of 1024 entries.
+DAC was trained with quantizer dropout, so a prefix of its codebooks is a valid
+lower-bitrate codec: kodek registers a few of those too.
+
+The Hub configs' ``hop_length`` field (512) is wrong for 16/24 kHz: the hop is the
+product of the downsampling ratios (320 there), which is what kodek uses. The
+encoder is non-causal (centred convolutions), so utterances are encoded one at a
+time (``batch_invariant = False``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kodek.codecs.base import TorchCodec
+from kodek.codecs.init import load_pretrained, shared
+from kodek.codecs.registry import CodecEntry
+from kodek.codecs.spec import Checkpoint, CodecSpec
+
+# Architecture of each checkpoint (its config.json, with the true sampling rate and hop).
+MODELS = {
+    "16khz": {
+        "checkpoint": Checkpoint("descript/dac_16khz", "acb84794f91a14b051b9f535461c104892749e1d"),
+        "sampling_rate": 16_000,
+        "downsampling_ratios": [2, 4, 5, 8],
+        "upsampling_ratios": [8, 5, 4, 2],
+        "n_codebooks": 12,
+        "variants": (12, 8, 4),
+    },
+    "24khz": {
+        "checkpoint": Checkpoint("descript/dac_24khz", "6ba020b5ba7d9d8076fb90db7e67f27e31980f6e"),
+        "sampling_rate": 24_000,
+        "downsampling_ratios": [2, 4, 5, 8],
+        "upsampling_ratios": [8, 5, 4, 2],
+        "n_codebooks": 32,
+        "variants": (32, 16, 8),
+    },
+    "44khz": {
+        "checkpoint": Checkpoint("descript/dac_44khz", "90ce0f96f02d66cbc1c3d401a98c1da08c74b214"),
+        "sampling_rate": 44_100,
+        "downsampling_ratios": [2, 4, 8, 8],
+        "upsampling_ratios": [8, 8, 4, 2],
+        "n_codebooks": 9,
+        "variants": (9, 6, 4),
+    },
+}
+SHARED = {
+    "encoder_hidden_size": 64,
+    "decoder_hidden_size": 1536,
+    "hidden_size": 1024,
+    "codebook_size": 1024,
+    "codebook_dim": 8,
+}
+
+
+def hop(model: str) -> int:
+    return math.prod(MODELS[model]["downsampling_ratios"])
+
+
+def _spec(model: str, codebooks: int) -> CodecSpec:
+    info = MODELS[model]
+    full = codebooks == info["n_codebooks"]
+    frame_rate = info["sampling_rate"] / hop(model)
+    return CodecSpec(
+        id=f"dac-{model}" if full else f"dac-{model}-{codebooks}cb",
+        family="dac",
+        kind="acoustic",
+        sample_rate=info["sampling_rate"],
+        frame_rate=frame_rate,
+        num_codebooks=codebooks,
+        codebook_size=1024,
+        checkpoint=info["checkpoint"],
+        license="mit",
+        install_extra="codecs",
+        description=f"DAC {model.replace('khz', ' kHz')}, {codebooks} of {info['n_codebooks']} RVQ codebooks "
+        f"({frame_rate * codebooks * 10 / 1000:.2f} kbps), transformers DacModel.",
+        options={"model": model, "n_quantizers": codebooks},
+    )
+
+
+class DacCodec(TorchCodec):
+    batch_invariant = False
+
+    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
+        super().__init__(spec, random_weights=random_weights)
+        self.model = model.eval()
+        self.hop_length = hop(spec.options["model"])
+        self.n_quantizers = int(spec.options["n_quantizers"])
+
+    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            codes = self.model.encode(self.tensor(waves)[:, None, :], n_quantizers=self.n_quantizers).audio_codes
+        return codes[:, : self.n_quantizers].cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+
+    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            waves = self.model.decode(audio_codes=self.tensor(codes, torch.long)).audio_values
+        waves = waves.reshape(len(codes), -1)  # [B, T] whatever the version returns ([B, T] or [B, 1, T])
+        lengths = np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
+        return waves.float().cpu().numpy(), lengths
+
+
+def config(model: str):
+    from transformers import DacConfig
+
+    info = MODELS[model]
+    return DacConfig(
+        sampling_rate=info["sampling_rate"],
+        downsampling_ratios=info["downsampling_ratios"],
+        upsampling_ratios=info["upsampling_ratios"],
+        n_codebooks=info["n_codebooks"],
+        hop_length=hop(model),
+        **SHARED,
+    )
+
+
+def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> DacCodec:
+    from transformers import DacModel
+
+    model = spec.options["model"]
+    if random_weights:
+        import torch
+
+        torch.manual_seed(seed)  # DAC's codebooks start random (not zero): usable as they are
+        return DacCodec(spec, shared(("dac", model, seed), lambda: DacModel(config(model))), random_weights=True)
+    ckpt = spec.checkpoint
+    loaded = load_pretrained(
+        lambda: DacModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
+    )
+    return DacCodec(spec, loaded, random_weights=False)
+
+
+ENTRIES = [
+    CodecEntry(_spec(model, k), "kodek.codecs.dac:build", ("torch", "transformers"))
+    for model, info in MODELS.items()
+    for k in info["variants"]
+]

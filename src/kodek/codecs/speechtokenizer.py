@@ -1,0 +1,152 @@
+"""SpeechTokenizer (Zhang et al., ICLR 2024): RVQ whose first stage is distilled from HuBERT.
+
+16 kHz, 50 frames/s, 8 residual codebooks of 1024: all 8 = 4 kbps; the first one
+alone (RVQ-1, the "semantic" stage, 0.5 kbps) is registered too. Weights:
+``fnlp/SpeechTokenizer`` (``speechtokenizer_hubert_avg/config.json`` +
+``SpeechTokenizer.pt``), read with ``hf_hub_download``.
+
+The ``speechtokenizer`` package declares torchaudio and its ``__init__`` imports
+the trainer (which needs it); its model does not. kodek installs it without
+dependencies and imports ``speechtokenizer.model`` with the package ``__init__``
+bypassed. Its encoder has a bidirectional LSTM, so utterances are encoded one at
+a time (``batch_invariant = False``).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+import types
+
+import numpy as np
+
+from kodek.codecs.base import TorchCodec
+from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
+from kodek.codecs.registry import CodecEntry
+from kodek.codecs.spec import Checkpoint, CodecSpec
+
+CHECKPOINT = Checkpoint("fnlp/SpeechTokenizer", "main", loader="speechtokenizer")
+CONFIG_FILE = "speechtokenizer_hubert_avg/config.json"
+WEIGHTS_FILE = "speechtokenizer_hubert_avg/SpeechTokenizer.pt"
+# speechtokenizer_hubert_avg/config.json (the model's part)
+CONFIG = {
+    "n_filters": 64,
+    "strides": [8, 5, 4, 2],
+    "dimension": 1024,
+    "semantic_dimension": 768,
+    "bidirectional": True,
+    "dilation_base": 2,
+    "residual_kernel_size": 3,
+    "n_residual_layers": 1,
+    "lstm_layers": 2,
+    "activation": "ELU",
+    "codebook_size": 1024,
+    "n_q": 8,
+    "sample_rate": 16_000,
+}
+
+
+def _spec(codebooks: int) -> CodecSpec:
+    name = "speechtokenizer-rvq1" if codebooks == 1 else "speechtokenizer"
+    return CodecSpec(
+        id=name,
+        family="speechtokenizer",
+        kind="semantic",
+        sample_rate=16_000,
+        frame_rate=50.0,
+        num_codebooks=codebooks,
+        codebook_size=1024,
+        checkpoint=CHECKPOINT,
+        license="apache-2.0",
+        install_extra="speechtokenizer",
+        description="SpeechTokenizer, RVQ-1 only (the HuBERT-distilled semantic stage, 0.5 kbps)"
+        if codebooks == 1
+        else "SpeechTokenizer, all 8 RVQ stages (4 kbps)",
+        options={"n_q": codebooks},
+    )
+
+
+def model_class():
+    """``speechtokenizer.model.SpeechTokenizer`` without running the package ``__init__`` (which needs torchaudio)."""
+    if "speechtokenizer.model" not in sys.modules:
+        spec = importlib.util.find_spec("speechtokenizer")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("speechtokenizer is not installed (pip install --no-deps speechtokenizer)")
+        package = types.ModuleType("speechtokenizer")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = importlib.machinery.ModuleSpec("speechtokenizer", None, is_package=True)
+        sys.modules.setdefault("speechtokenizer", package)
+    from speechtokenizer.model import SpeechTokenizer
+
+    return SpeechTokenizer
+
+
+class SpeechTokenizerCodec(TorchCodec):
+    hop_length = 320
+    batch_invariant = False
+
+    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
+        super().__init__(spec, random_weights=random_weights)
+        self.model = model.eval()
+        self.n_q = int(spec.options["n_q"])
+
+    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            codes = self.model.encode(self.tensor(waves)[:, None, :], n_q=self.n_q)  # [K, B, F]
+        return codes.permute(1, 0, 2).cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+
+    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            waves = self.model.decode(self.tensor(codes, torch.long).permute(1, 0, 2))[:, 0]
+        return waves.float().cpu().numpy(), np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
+
+
+def _random_model(seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class()(CONFIG).eval()
+    layers = model.quantizer.vq.layers
+    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
+    with torch.no_grad():
+        vectors = model.encoder(wave)[0].T  # [F, dimension]
+
+        def assign(stage: int, embed) -> None:
+            codebook = layers[stage]._codebook
+            codebook.embed.copy_(embed)
+            codebook.embed_avg.copy_(embed)
+            codebook.inited.fill_(1.0)  # never k-means-initialise inside a forward (minutes on a CPU)
+
+        seed_residual_codebooks(vectors, [CONFIG["codebook_size"]] * len(layers), assign, seed=seed)
+    return model
+
+
+def _pretrained_model():
+    import json
+
+    import torch
+    from huggingface_hub import hf_hub_download
+
+    config_path = hf_hub_download(CHECKPOINT.repo, CONFIG_FILE, revision=CHECKPOINT.revision)
+    weights_path = hf_hub_download(CHECKPOINT.repo, WEIGHTS_FILE, revision=CHECKPOINT.revision)
+    with open(config_path, encoding="utf-8") as handle:
+        model = model_class()(json.load(handle))
+    model.load_state_dict(torch.load(weights_path, map_location="cpu"))
+    return model
+
+
+def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SpeechTokenizerCodec:
+    if random_weights:
+        return SpeechTokenizerCodec(
+            spec, shared(("speechtokenizer", seed), lambda: _random_model(seed)), random_weights=True
+        )
+    model = load_pretrained(_pretrained_model, spec.id, CHECKPOINT.repo, CHECKPOINT.revision)
+    return SpeechTokenizerCodec(spec, model, random_weights=False)
+
+
+ENTRIES = [CodecEntry(_spec(k), "kodek.codecs.speechtokenizer:build", ("torch", "speechtokenizer")) for k in (8, 1)]

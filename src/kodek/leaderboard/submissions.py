@@ -1,0 +1,185 @@
+"""Submission requests: the JSON a codec author sends to have a codec benchmarked.
+
+A request names a codec id and how to get it (a Python package and version that
+registers the id through the ``kodek.codecs`` entry-point group, a checkpoint at a
+pinned revision), its licence and a contact. ``kodek submit`` writes one after
+checking the codec locally; the Space's submit form makes the same request from
+its fields. Requests are validated here, strictly (schema, patterns, sizes); they
+are data, never executed: only a maintainer's ``kodek run-request`` installs and
+runs the package.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from kodek.leaderboard.schema import CODEC_ID_PATTERN, RESULTS_SCHEMA, message
+
+REQUEST_VERSION = 1
+MAX_REQUEST_BYTES = 32_768
+MAX_ERRORS = 10
+REQUESTS_DIR = "requests"
+CODEC_ID = re.compile(CODEC_ID_PATTERN)
+
+# Printable text without control characters (a newline is allowed in descriptions only).
+_LINE = r"^[^\x00-\x1f\x7f]*$"
+_TEXT = r"^[^\x00-\x09\x0b-\x1f\x7f]*$"
+_PACKAGE = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"  # a PEP 508 distribution name
+_VERSION = r"^[0-9]{1,9}(?:\.[0-9]{1,9}){0,5}(?:(?:a|b|rc)[0-9]{1,9})?(?:\.post[0-9]{1,9})?(?:\.dev[0-9]{1,9})?$"
+_REPO = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"
+_EMAIL = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}$"
+_HUB_USER = r"^@?[A-Za-z0-9][A-Za-z0-9_-]{0,41}$"
+_URL = r"^https://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/+-]{0,150})?$"
+_ENTRY_POINT = r"^[A-Za-z0-9_.-]{1,80} = [A-Za-z_][A-Za-z0-9_.]{0,150}(?::[A-Za-z_][A-Za-z0-9_.]{0,80})?$"
+
+_CHECK = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["passed"],
+    "properties": {"passed": {"type": "boolean"}, "detail": {"type": "string", "maxLength": 500, "pattern": _LINE}},
+}
+
+REQUEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["request_version", "codec_id", "package", "version", "license", "contact"],
+    "properties": {
+        "request_version": {"const": REQUEST_VERSION},
+        "codec_id": {"type": "string", "pattern": CODEC_ID_PATTERN},
+        "package": {"type": "string", "pattern": _PACKAGE},
+        "version": {"type": "string", "maxLength": 64, "pattern": _VERSION},
+        "entry_point": {"type": "string", "maxLength": 240, "pattern": _ENTRY_POINT},
+        "checkpoint": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["repo", "revision"],
+                    "properties": {
+                        "repo": {"type": "string", "pattern": _REPO},
+                        # A pinned commit: a branch or tag could change under the same name.
+                        "revision": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
+                    },
+                },
+            ]
+        },
+        "license": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9.+()-]{0,63}$"},
+        "contact": {
+            "type": "string",
+            "maxLength": 200,
+            "anyOf": [{"pattern": _EMAIL}, {"pattern": _HUB_USER}, {"pattern": _URL}],
+        },
+        "description": {"type": "string", "maxLength": 2000, "pattern": _TEXT},
+        "spec": RESULTS_SCHEMA["properties"]["codec"],
+        "checks": {"type": "object", "maxProperties": 20, "additionalProperties": _CHECK},
+        "kodek_version": {"type": "string", "maxLength": 40, "pattern": _VERSION},
+        "submitted_via": {"enum": ["cli", "space"]},
+        "date": {"type": "string", "maxLength": 40, "pattern": _LINE},
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(REQUEST_SCHEMA)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def validate_request(data: Any, *, taken: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Every problem of a request as one short line each (empty when it is valid).
+
+    ``taken`` holds codec ids a request may not claim (kodek's built-in codecs).
+    """
+    try:
+        size = len(json.dumps(data, ensure_ascii=False).encode())
+    except (TypeError, ValueError) as error:
+        return [f"<root>: not JSON data ({_short(str(error))})"]
+    if size > MAX_REQUEST_BYTES:
+        return [f"<root>: request is {size} bytes, more than the {MAX_REQUEST_BYTES} allowed"]
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {message(e, 160)}" for e in errors]
+    if not problems:
+        problems += _consistency(data, taken)
+    if len(problems) > MAX_ERRORS:
+        problems = [*problems[:MAX_ERRORS], f"(and {len(problems) - MAX_ERRORS} more)"]
+    return problems
+
+
+def _consistency(data: dict[str, Any], taken: set[str] | frozenset[str]) -> list[str]:
+    problems = []
+    if data["codec_id"] in taken:
+        problems.append(f"codec_id: {data['codec_id']!r} is a codec kodek already has")
+    spec = data.get("spec")
+    if spec is not None:
+        if spec["id"] != data["codec_id"]:
+            problems.append(f"spec/id: {spec['id']!r} differs from codec_id {data['codec_id']!r}")
+        declared = spec.get("checkpoint") or None
+        if declared and data.get("checkpoint") and declared.get("repo") != data["checkpoint"]["repo"]:
+            problems.append("checkpoint/repo: differs from the spec's checkpoint")
+    return problems
+
+
+def parse_request(content: bytes, *, taken: set[str] | frozenset[str] = frozenset()) -> tuple[dict | None, list[str]]:
+    """Decode and validate request bytes (size first: nothing large is parsed)."""
+    if len(content) > MAX_REQUEST_BYTES:
+        return None, [f"<root>: request is {len(content)} bytes, more than the {MAX_REQUEST_BYTES} allowed"]
+    try:
+        data = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, [f"<root>: not valid JSON ({_short(str(error))})"]
+    errors = validate_request(data, taken=taken)
+    return (None, errors) if errors else (data, [])
+
+
+def request_path(codec_id: str) -> str:
+    """Where a request lives in the requests repo: ``requests/<codec_id>.json``."""
+    if not CODEC_ID.match(codec_id):
+        raise ValueError(f"invalid codec id {codec_id!r}")
+    return f"{REQUESTS_DIR}/{codec_id}.json"
+
+
+def request_bytes(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+FORM_FIELDS = ("codec_id", "package", "version", "checkpoint_repo", "checkpoint_revision", "license", "contact")
+
+
+def request_from_form(fields: dict[str, str], *, kodek_version: str, date: str) -> dict[str, Any]:
+    """The request a submit form's text fields describe (not yet validated)."""
+    value = {k: (v or "").strip() for k, v in fields.items()}
+    repo, revision = value.get("checkpoint_repo", ""), value.get("checkpoint_revision", "")
+    data: dict[str, Any] = {
+        "request_version": REQUEST_VERSION,
+        "codec_id": value.get("codec_id", ""),
+        "package": value.get("package", ""),
+        "version": value.get("version", ""),
+        "checkpoint": {"repo": repo, "revision": revision} if repo or revision else None,
+        "license": value.get("license", ""),
+        "contact": value.get("contact", ""),
+        "kodek_version": kodek_version,
+        "submitted_via": "space",
+        "date": date,
+    }
+    if value.get("description"):
+        data["description"] = value["description"]
+    return data
+
+
+def builtin_codec_ids() -> frozenset[str]:
+    """The ids of kodek's own codecs, read from its family modules (no entry point is loaded)."""
+    import importlib
+
+    from kodek.codecs.registry import BUILTIN_FAMILIES
+
+    return frozenset(e.spec.id for m in BUILTIN_FAMILIES for e in importlib.import_module(m).ENTRIES)

@@ -1,0 +1,88 @@
+"""Results folders for the leaderboard tests: valid files, invalid ones, hostile strings, listening examples."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kodek.audio import encode_flac
+from kodek.leaderboard.synthetic import reconstruction, speechllm
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+SUBSETS = ("fair-mls-20", "google-fleurs-22", "pwr-viu-unk")
+
+
+@contextlib.contextmanager
+def main_module_kept() -> Iterator[None]:
+    """AppTest runs the page as ``__main__`` and leaves it there; later multiprocessing children would re-run it."""
+    main = sys.modules["__main__"]
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def write(folder: Path, relative: str, data: Any) -> Path:
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def results(index: int) -> dict[str, Any]:
+    return reconstruction(index, SUBSETS)
+
+
+def tone(seconds: float = 0.5, rate: int = 16_000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return encode_flac((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+
+
+def write_hostile_results(folder: Path) -> dict[str, Any]:
+    """Three good codecs (with hostile strings), one SpeechLLM file, and every kind of bad file."""
+    good = [results(i) for i in (0, 1, 3)]  # acoustic, semantic, classic
+    good[0]["codec"]["family"] = SCRIPT
+    good[0]["metrics"]["mel_distance"]["label"] = f"<b>{IMG}</b>"
+    good[0]["failures"]["by_reason"] = {f"pesq_wb: {SCRIPT}": 1}
+    good[1]["metrics"]["pesq_wb"] = {
+        "label": "PESQ (wb)",
+        "higher_is_better": True,
+        "applicable": False,
+        "why": "no decoder",
+    }
+    good[2]["metrics"]["stoi"]["rec"] = {"mean": None, "std": None, "median": None, "n": 0, "missing": 1200}
+    for data in good:
+        write(folder, f"{data['codec']['id']}/reconstruction.json", data)
+    llm = speechllm(good[0])
+    llm["llm"] = {"id": IMG, "revision": None}
+    write(folder, f"{good[0]['codec']['id']}/speechllm.json", llm)
+
+    random_run = results(5)
+    random_run["random_weights"] = True
+    write(folder, f"{random_run['codec']['id']}/reconstruction.json", random_run)
+
+    bad_id = copy.deepcopy(good[1])
+    bad_id["codec"]["id"] = SCRIPT
+    write(folder, "bad-id/reconstruction.json", bad_id)
+    write(folder, "wrong-folder/reconstruction.json", good[2])
+    write(folder, f"{good[2]['codec']['id']}/reconstruction-again.json", good[2])
+    write(folder, "broken/reconstruction.json", '{"schema_version": 1, ')
+    missing = copy.deepcopy(good[1])
+    del missing["metrics"]
+    write(folder, "no-metrics/reconstruction.json", missing)
+
+    (folder / "_originals").mkdir(parents=True, exist_ok=True)
+    (folder / "_originals" / "utt-1.flac").write_bytes(tone())
+    for data in good[:2]:
+        audio = folder / data["codec"]["id"] / "audio"
+        audio.mkdir(parents=True, exist_ok=True)
+        (audio / "utt-1.flac").write_bytes(tone(0.4))
+    return {"good": good, "random": random_run, "llm": llm}

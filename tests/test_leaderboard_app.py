@@ -1,0 +1,351 @@
+"""The Streamlit page, driven by AppTest: every view, from fixture results with invalid and hostile files."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+from huggingface_hub import HfApi
+from streamlit.testing.v1 import AppTest
+
+from kodek.leaderboard import tables
+from kodek.leaderboard.synthetic import write_synthetic
+from leaderboard_fixtures import IMG, SCRIPT, main_module_kept, write_hostile_results
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = ROOT / "leaderboard"
+APP = SPACE / "app.py"
+HOSTILE = ("<script", "<img", "onerror", "<b>")
+# Element types whose text Streamlit renders as Markdown.
+MARKDOWN_TYPES = {"markdown", "caption", "title", "header", "subheader", "alert", "info", "warning", "error", "success"}
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    with main_module_kept():
+        yield
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    written = write_hostile_results(folder)
+    monkeypatch.setenv("KODEK_RESULTS", str(folder))
+    return folder, written
+
+
+def run(view: str | None = None, **query: str) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    if view:
+        app.query_params["view"] = view
+    app.query_params.update(query)
+    return app.run()
+
+
+def nodes(app: AppTest):
+    return [node for node in app._tree if hasattr(node, "proto")]
+
+
+def markdown_texts(app: AppTest) -> list[str]:
+    texts = [getattr(n, "value", "") or "" for n in nodes(app) if n.type in MARKDOWN_TYPES]
+    labels = [getattr(n, "label", "") or "" for n in nodes(app)]  # widget, expander and tab labels are Markdown
+    return [str(t) for t in texts + labels]
+
+
+def plain_texts(app: AppTest) -> list[str]:
+    return [str(n.value) for n in nodes(app) if n.type in ("text", "code")]
+
+
+def dataframe_strings(app: AppTest) -> set[str]:
+    found: set[str] = set()
+    for frame in app.dataframe:
+        found |= {str(c) for c in frame.value.columns}
+        found |= {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
+    return found
+
+
+def display_values(frame) -> pd.DataFrame:
+    """What a styled table shows (its numbers formatted by the page)."""
+    raw = frame.proto.arrow_data.styler.display_values
+    return pa.ipc.open_stream(io.BytesIO(raw)).read_all().to_pandas()
+
+
+def assert_safe(app: AppTest) -> None:
+    assert not app.exception, app.exception
+    for node in nodes(app):
+        if node.type == "markdown":
+            assert not node.proto.allow_html
+    for text in markdown_texts(app):
+        assert not any(h in text for h in HOSTILE), text
+
+
+# -- views ------------------------------------------------------------------------------------------------
+
+
+def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostile):
+    _, written = hostile
+    app = run()
+    assert_safe(app)
+    table = app.dataframe[0].value
+    good = sorted(d["codec"]["id"] for d in written["good"])
+    assert list(table["Codec"]) == good  # random weights, invalid and duplicate files are not data
+    shown = display_values(app.dataframe[0])
+    by_codec = dict(zip(shown["Codec"], shown.to_dict("records"), strict=True))
+    first, second, third = (d["codec"]["id"] for d in written["good"])
+    assert by_codec[second]["PESQ ↑"] == "n/a (no decoder)"
+    assert by_codec[third]["STOI ↑"] == "missing: failed 1200 of 1200"
+    assert by_codec[first]["PESQ ↑"] == tables.fmt(written["good"][0]["metrics"]["pesq_wb"]["rec"]["mean"])
+    styles = app.dataframe[0].proto.arrow_data.styler.styles
+    assert "font-weight: bold" in styles  # best values are marked
+    rejected = next(e for e in app.expander if "results files rejected" in e.label)
+    assert rejected.label.startswith("5 results files rejected")
+    reasons = rejected.dataframe[0].value
+    assert set(reasons["file"]) >= {"bad-id/reconstruction.json", "wrong-folder/reconstruction.json"}
+    random = next(e for e in app.expander if "Random-weight runs" in e.label)
+    assert list(random.dataframe[0].value["codec"]) == [written["random"]["codec"]["id"]]
+    assert any("synthetic data" in w.value for w in app.warning)
+
+
+def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):
+    for view in ("Reconstruction", "SpeechLLM", "Per subset", "Plots", "Listen", "Methodology", "Submit"):
+        app = run(view)
+        assert_safe(app)
+    app = run("Reconstruction")
+    strings = dataframe_strings(app) | {s for e in app.expander for f in e.dataframe for s in dataframe_strings_of(f)}
+    assert SCRIPT in strings  # the codec family, as a table cell
+    assert f"<b>{IMG}</b> ↓" in strings  # a metric label, as a column header
+    assert any(SCRIPT in s for s in strings if s.startswith("pesq_wb"))  # a failure reason
+    llm = run("SpeechLLM")
+    assert f"LLM: {IMG}" in plain_texts(llm)  # an LLM id, in st.text
+
+
+def dataframe_strings_of(frame) -> set[str]:
+    return {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
+
+
+def test_filters_by_category_and_bitrate(hostile):
+    _, written = hostile
+    app = run()
+    app.sidebar.multiselect[0].set_value(["Neural Codec"]).run()
+    assert set(app.dataframe[0].value["Category"]) == {"Neural Codec"}
+    app.sidebar.multiselect[0].set_value(["Neural Codec", "Semantic Codec", "Classic Codec"])
+    app.sidebar.select_slider[0].set_value((1.0, 6.0)).run()
+    expected = sorted(d["codec"]["id"] for d in written["good"] if 1.0 <= d["codec"]["bitrate_bps"] / 1000 <= 6.0)
+    assert 0 < len(expected) < len(written["good"])
+    assert sorted(app.dataframe[0].value["Codec"]) == expected
+
+
+def test_speechllm_view(hostile):
+    _, written = hostile
+    app = run("SpeechLLM")
+    assert_safe(app)
+    table = app.dataframe[0].value
+    assert list(table["Codec"]) == [written["llm"]["codec"]["id"]]
+    assert table["PPL ↓ trained"].iloc[0] == pytest.approx(written["llm"]["metrics"]["ppl"]["trained"])
+    assert {"PPL ↓ prior", "PPL ↓ init", "BPC ↓ trained"} <= set(table.columns)
+
+
+def test_per_subset_view_by_subset_and_by_gender(hostile):
+    app = run("Per subset")
+    assert_safe(app)
+    assert list(app.dataframe[0].value.columns)[:2] == ["Codec", "all"]
+    assert "pwr-viu-unk" in app.dataframe[0].value.columns
+    app.selectbox[1].set_value("rec")
+    app.selectbox[2].set_value("speaker_gender").run()
+    assert {"female", "male"} <= set(app.dataframe[0].value.columns)
+
+
+def test_plots_view_draws_quality_and_perplexity_against_bitrate(hostile):
+    app = run("Plots")
+    assert_safe(app)
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+    assert len(specs) == 2
+    titles = json.dumps(specs)
+    assert "Pareto front" in titles and "bitrate (kbps, log scale)" in titles
+
+
+def test_listen_view_puts_the_original_beside_the_reconstructions(hostile):
+    app = run("Listen")
+    assert_safe(app)
+    assert len(app.get("audio")) == 3  # the original and two codecs
+    assert "original" in plain_texts(app) and "utterance utt-1" in plain_texts(app)
+
+
+def test_methodology_view_documents_metrics_provenance_and_reproduction(hostile):
+    app = run("Methodology")
+    assert_safe(app)
+    metrics = app.dataframe[0].value
+    assert {"pesq_wb", "wer", "stoi"} <= set(metrics["metric"])
+    assert "higher" in set(metrics["better"])
+    commands = [c.value for c in app.code]
+    assert any("kodek tokenize --codec" in c and "kodek score" in c for c in commands)
+
+
+def test_an_empty_results_folder_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
+    app = run()
+    assert not app.exception
+    assert any("No results yet" in i.value for i in app.info)
+
+
+# -- the submit form --------------------------------------------------------------------------------------------
+
+
+def fill(app: AppTest, **fields: str) -> AppTest:
+    for name, value in fields.items():
+        app.text_input(key=f"submit_{name}").set_value(value) if name != "description" else app.text_area(
+            key="submit_description"
+        ).set_value(value)
+    next(b for b in app.button if b.label == "Check and submit").click()
+    return app.run()
+
+
+GOOD_FORM = {
+    "codec_id": "mu-law-8khz",
+    "package": "kodek-mulaw",
+    "version": "1.0.2",
+    "license": "MIT",
+    "contact": "author@example.org",
+}
+
+
+def test_the_submit_form_rejects_malformed_requests_and_shows_them_as_text(hostile):
+    app = fill(run("Submit"), **{**GOOD_FORM, "codec_id": "../../etc/passwd", "contact": SCRIPT})
+    assert_safe(app)
+    assert any("not valid" in e.value for e in app.error)
+    problems = "\n".join(c.value for c in app.code)
+    assert "codec_id" in problems and "contact" in problems and SCRIPT in problems  # verbatim, as code
+
+
+def test_the_submit_form_opens_a_pull_request_on_the_requests_repo(hostile, hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "t")
+    monkeypatch.setenv("KODEK_REQUESTS_REPO", "kodek-test/requests-form")
+    app = fill(run("Submit"), **GOOD_FORM, description="G.711 mu-law")
+    assert_safe(app)
+    assert any("pull request" in s.value for s in app.success)
+    api = HfApi(token="t")
+    files = api.list_repo_files("kodek-test/requests-form", repo_type="dataset", revision="refs/pr/1")
+    assert "requests/mu-law-8khz.json" in files
+    path = api.hf_hub_download(
+        "kodek-test/requests-form", "requests/mu-law-8khz.json", repo_type="dataset", revision="refs/pr/1"
+    )
+    request = json.loads(Path(path).read_text())
+    assert request["submitted_via"] == "space" and request["contact"] == "author@example.org"
+    assert not hub.unhandled
+
+
+def test_without_a_token_the_form_offers_the_request_to_download(hostile, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    app = fill(run("Submit"), **GOOD_FORM)
+    assert_safe(app)
+    assert any("valid" in i.value for i in app.info)
+    assert len(app.get("download_button")) == 1
+
+
+# -- data from the Hub, and what the page never does --------------------------------------------------------------
+
+
+def test_results_from_the_results_repo_on_the_hub(tmp_path, hub, monkeypatch):
+    from kodek.hub import publish_folder
+
+    folder = tmp_path / "results"
+    written = write_hostile_results(folder)
+    good = [d["codec"]["id"] for d in written["good"]]
+    publish_folder(folder, "kodek-test/results-app", patterns=[f"{c}/**" for c in good] + ["_originals/*"], token="t")
+    monkeypatch.delenv("KODEK_RESULTS", raising=False)
+    monkeypatch.setenv("KODEK_RESULTS_REPO", "kodek-test/results-app")
+    app = run()
+    assert_safe(app)
+    assert sorted(app.dataframe[0].value["Codec"]) == sorted(good)
+    assert "Hub dataset kodek-test/results-app" in plain_texts(app)
+    listen = run("Listen")
+    assert len(listen.get("audio")) == 3  # downloaded on demand
+    assert not hub.unhandled
+
+
+def test_an_unreachable_results_repo_is_an_error_message_not_a_traceback(hub, monkeypatch):
+    monkeypatch.delenv("KODEK_RESULTS", raising=False)
+    monkeypatch.setenv("KODEK_RESULTS_REPO", "kodek-test/no-such-results")
+    app = run()
+    assert not app.exception
+    assert any("could not be read" in e.value for e in app.error)
+
+
+def test_the_page_never_loads_codec_entry_points(hostile, tmp_path, monkeypatch):
+    """Submitted packages register codecs through entry points: the page must not import them."""
+    registry_module = importlib.import_module("kodek.codecs.registry")
+
+    marker = tmp_path / "imported"
+    (tmp_path / "evil_codec.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nENTRIES = []\n")
+    dist = tmp_path / "evil_codec-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-codec\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kodek.codecs]\nevil = evil_codec:ENTRIES\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry_module.reset_registry()
+    try:
+        for view in ("Reconstruction", "Submit"):
+            assert not run(view).exception
+        app = fill(run("Submit"), **GOOD_FORM)
+        assert not app.exception
+        assert not marker.exists()
+        assert registry_module._REGISTRY is None
+    finally:
+        registry_module.reset_registry()
+
+
+def test_the_page_imports_no_torch(hostile):
+    folder, _ = hostile
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from streamlit.testing.v1 import AppTest
+        app = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
+        assert not app.exception, app.exception
+        heavy = {{'torch', 'transformers', 'datasets'}} & set(sys.modules)
+        assert not heavy, heavy
+        """
+    )
+    env = {**os.environ, "KODEK_RESULTS": str(folder)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+# -- the Space folder ---------------------------------------------------------------------------------------------
+
+
+def test_the_space_folder_deploys_as_is():
+    text = (SPACE / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    card = yaml.safe_load(text.split("---\n")[1])
+    assert card["sdk"] == "streamlit" and card["app_file"] == "app.py"
+    from packaging.version import Version
+
+    # The Space runs at least the Streamlit the leaderboard extra asks for (lazy tabs bound to the URL).
+    assert Version(str(card["sdk_version"])) >= Version("1.67")
+    requirements = [
+        line.split("#")[0].strip() for line in (SPACE / "requirements.txt").read_text().splitlines() if line.strip()
+    ]
+    assert not any(r.startswith(("torch", "transformers", "torchaudio")) for r in requirements if r)
+    assert not (SPACE / "__init__.py").exists()
+    assert "unsafe_allow_html" not in APP.read_text() and "st.html" not in APP.read_text()
+
+
+def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
+    write_synthetic(tmp_path, codecs=50, subsets=12)
+    monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
+    for view in ("Reconstruction", "SpeechLLM", "Per subset", "Plots"):
+        app = run(view)
+        assert not app.exception
+        assert len(app.dataframe[0].value) == 50 if view != "Plots" else app.get("vega_lite_chart")
+    assert tables.SOURCE_STUDY_METRICS[0] == "pesq_wb"
