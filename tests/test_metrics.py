@@ -107,10 +107,10 @@ def test_xvector_similarity_equals_a_direct_transformers_call(xvector_folder, pa
             b = model(**extractor(deg, sampling_rate=16_000, return_tensors="pt")).embeddings
         return float(torch.nn.functional.cosine_similarity(a.double(), b.double()).item())
 
-    for kind, ref, deg in pairs[::2]:
+    for kind, ref, deg in (pairs[1], pairs[2], pairs[9]):  # noisy, Opus-coded, the 1 s pair
         assert speaker_similarity(ref, deg, embedder) == pytest.approx(direct(ref, deg), abs=1e-5), kind
     # Batched embedding (equal lengths share a batch) equals one utterance at a time.
-    waves = [ref for _, ref, _ in pairs[:4]] + [deg for _, _, deg in pairs[:4]]
+    waves = [pairs[1][1], pairs[1][2], pairs[-2][1], pairs[-2][2]]
     batched = np.array(embedder.embed(waves))
     single = np.array([embedder.embed([w])[0] for w in waves])
     np.testing.assert_allclose(batched, single, atol=1e-5)

@@ -214,7 +214,7 @@ def test_bench_score_reports_speeds_efficiency_and_a_projection(tiny):
     cores = report["cores"]
     assert report[f"scorer_{cores}_workers_utt_per_s"] > 0 and report["scorer_1_worker_utt_per_s"] > 0
     assert report["scorer_parallel_efficiency"] == pytest.approx(
-        report["scorer_1_worker_s"] / report[f"scorer_{cores}_workers_s"] / cores, abs=1e-3
+        report["scorer_1_worker_s"] / report[f"scorer_{cores}_workers_s"] / cores, rel=0.02
     )
     per_utterance = report[f"scorer_{cores}_workers_s"] / report["utterances"]
-    assert report["projected_h_from_utterance_rate"] == pytest.approx(1000 * per_utterance / 3600, abs=0.01)
+    assert report["projected_h_from_utterance_rate"] == pytest.approx(1000 * per_utterance / 3600, rel=0.02, abs=0.01)
