@@ -109,3 +109,9 @@ def test_published_facts_of_unsupported_systems():
 def test_snac_real_checkpoint_loads():
     codec = build_codec("snac-24khz")
     assert codec.num_parameters() == 19_842_914
+
+
+@pytest.mark.network
+def test_soundstream_real_checkpoint_loads():
+    codec = build_codec("soundstream-espnet-16khz-4kbps")
+    assert codec.model.frame_rate == 50 and codec.model.quantizer.n_q == 32

@@ -128,3 +128,9 @@ def test_unsupported_newer_systems_say_why(codec_id):
 def test_real_checkpoints_load():
     assert build_codec("speechtokenizer").num_parameters() == 103_675_586
     assert build_codec("xcodec-hubert-librispeech-8cb").model.config.sample_rate == 16_000
+
+
+@pytest.mark.network
+def test_wavtokenizer_real_checkpoint_loads():
+    codec = build_codec("wavtokenizer-40tps")
+    assert codec.model.config.sampling_rate == 24_000 and codec.model.config.codebook_size == 4096
