@@ -190,6 +190,11 @@ def view_reconstruction(page: Page) -> None:
     if failures:
         with st.expander(f"Failures by reason ({len(failures)})"):
             st.dataframe(pd.DataFrame(failures), hide_index=True)
+    unscored = tables.unscored_systems(page.results)
+    if unscored:
+        with st.expander(f"Registered systems without results ({len(unscored)})"):
+            st.caption("Every system kodek registers is listed: not scored yet, or unsupported with the reason.")
+            st.dataframe(pd.DataFrame(unscored), hide_index=True)
     random = page.prepared.loaded.random_weight_runs
     if random:
         with st.expander(f"Random-weight runs: pipeline checks, not scores ({len(random)})"):

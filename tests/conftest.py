@@ -116,3 +116,22 @@ def random_codec():
         return built[codec_id]
 
     return get
+
+
+def padding_changes_codes(codec, seconds=(0.6, 0.3), seed: int = 1) -> bool:
+    """Whether a padded batch changes the shorter item's codes, computed in float64 (so round-off
+    cannot explain a difference): true for codecs that must be encoded one utterance at a time."""
+    import torch
+
+    from kodek.audio import pad_batch
+    from kodek.codecs.init import calibration_audio
+
+    rate = codec.spec.sample_rate
+    waves = [calibration_audio(rate, s, seed=seed + k) for k, s in enumerate(seconds)]
+    codec.to("cpu", torch.float64)
+    try:
+        batched, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
+        single, f = codec.encode(*pad_batch(waves[1:], codec.pad_multiple))
+    finally:
+        codec.to("cpu", torch.float32)
+    return bool((single[0, :, : f[0]] != batched[1, :, : frames[1]]).any())

@@ -114,6 +114,10 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     random = next(e for e in app.expander if "Random-weight runs" in e.label)
     assert list(random.dataframe[0].value["codec"]) == [written["random"]["codec"]["id"]]
     assert any("synthetic data" in w.value for w in app.warning)
+    unscored = next(e for e in app.expander if "Registered systems without results" in e.label).dataframe[0].value
+    rows = dict(zip(unscored["Codec"], unscored.to_dict("records"), strict=True))
+    assert rows["bigcodec-16khz"]["Status"] == "unsupported" and "torchaudio" in rows["bigcodec-16khz"]["Why"]
+    assert rows["dac-16khz"]["Status"] == "not scored yet" and not set(good) & set(rows)
 
 
 def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):

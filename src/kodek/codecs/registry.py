@@ -121,6 +121,11 @@ def registry() -> Registry:
     return _REGISTRY
 
 
+def builtin_entries() -> list[CodecEntry]:
+    """kodek's own codecs only, never third-party entry points (for the leaderboard, which runs no submitted code)."""
+    return [entry for name in BUILTIN_FAMILIES for entry in importlib.import_module(name).ENTRIES]
+
+
 def reset_registry() -> None:
     """Forget the cached registry (after installing a plugin, in tests)."""
     global _REGISTRY

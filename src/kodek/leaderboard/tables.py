@@ -521,3 +521,31 @@ def reproduce_commands(data: dict[str, Any]) -> str:
         "kodek leaderboard --results results",
     ]
     return "\n".join(lines)
+
+
+def unscored_systems(results: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Registered codecs with no (real) reconstruction result, and why: nothing is silently left out.
+
+    Reads kodek's own static specs only (no torch import, never a third-party entry point); an unsupported
+    system gives its reason.
+    """
+    from kodek.codecs.registry import availability, builtin_entries
+
+    scored = {r["codec"]["id"] for r in results if r.get("task") == "reconstruction" and not r.get("random_weights")}
+    rows = []
+    for entry in builtin_entries():
+        spec = entry.spec
+        if spec.id in scored:
+            continue
+        state = availability(entry)
+        status = "unsupported" if state.status == "unsupported" else "not scored yet"
+        rows.append(
+            {
+                "Codec": spec.id,
+                "Category": spec.category,
+                "Bitrate": f"{spec.bitrate_bps / 1000:.2f} kbps",
+                "Status": status,
+                "Why": spec.unsupported or "no results file for it in this results source",
+            }
+        )
+    return rows
