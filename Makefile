@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	@# Without their declared dependencies (unrelated pins; torchaudio): what their models import comes with
 	@# the extras above. ESPnet for SoundStream, speechtokenizer for SpeechTokenizer.
 	$(BIN)/pip install -q --no-deps espnet==202511 speechtokenizer==1.0.1
+	@# resemblyzer (offline speaker embedder, weights inside the wheel) without its webrtcvad/typing pins.
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
 
 test: install

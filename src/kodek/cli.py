@@ -124,6 +124,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from kodek.metrics.registry import DEFAULT_METRICS
     from kodek.metrics.score import score
     from kodek.tokenize.reader import open_tokens
 
@@ -132,18 +133,26 @@ def cmd_score(args: argparse.Namespace) -> int:
         tokens,
         Path(args.out),
         split=args.split,
-        metrics=args.metrics.split(","),
+        metrics=args.metrics.split(",") if args.metrics else DEFAULT_METRICS,
         workers=args.workers,
         device=args.device,
+        model_device=args.model_device,
+        asr_model=args.asr_model,
+        speaker_model=args.speaker_model,
+        normalisation=args.normalisation,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         limit=args.limit,
         token=args.token,
         listen=args.listen,
     )
     print(f"{args.codec}: {data['dataset']['utterances']} utterances scored")
     for name, metric in data["metrics"].items():
-        rec = metric.get("rec") or {}
+        rec, gt = metric.get("rec") or {}, metric.get("gt")
         mean = "n/a" if rec.get("mean") is None else f"{rec['mean']:.3f}"
-        print(f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})")
+        line = f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})"
+        if gt:
+            line += f"; GT {'n/a' if gt['mean'] is None else format(gt['mean'], '.3f')} (n={gt['n']})"
+        print(line + (f"  [{metric['why']}]" if metric.get("why") else ""))
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -276,6 +285,26 @@ def cmd_bench_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_score(args: argparse.Namespace) -> int:
+    from kodek.metrics.bench import bench_score
+
+    report = bench_score(
+        repeat_data=args.repeat_data,
+        speaker_model=args.speaker_model,
+        device=args.model_device,
+        repeat=args.repeat,
+        target_utterances=args.target_utterances,
+        target_hours=args.target_hours,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
 def cmd_kmeans_fit(args: argparse.Namespace) -> int:
     from kodek.codecs.ssl import MODELS, codec_id
     from kodek.kmeans import fit
@@ -354,9 +383,19 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--codec", required=True)
     sc.add_argument("--out", required=True, help="results folder")
     sc.add_argument("--split", help="default: test if present")
-    sc.add_argument("--metrics", default="pesq_wb,stoi", help="comma-separated (default: pesq_wb,stoi)")
+    sc.add_argument("--metrics", help="comma-separated (default: all of " + _metric_names() + ")")
+    sc.add_argument("--asr-model", help="Whisper or CTC model: Hub id[@revision] or folder (default: whisper-large-v3)")
+    sc.add_argument("--speaker-model", help="*ForXVector Hub id[@revision] or folder, or 'resemblyzer'")
+    sc.add_argument(
+        "--normalisation",
+        default="all",
+        choices=["none", "lowercase", "punctuation", "all"],
+        help="Polish transcript normalisation for WER/CER (diacritics always kept; default: all)",
+    )
+    sc.add_argument("--cache-dir", help="transcript/embedding cache (default: $KODEK_CACHE or ~/.cache/kodek)")
     sc.add_argument("--workers", type=int, help="metric processes (default: all cores)")
-    sc.add_argument("--device", default="cpu")
+    sc.add_argument("--device", default="cpu", help="torch device of the codec's decoder")
+    sc.add_argument("--model-device", help="torch device of the speaker/ASR models (default: cuda if present)")
     sc.add_argument("--limit", type=int)
     sc.add_argument("--revision", help="revision of a Hub token repo")
     sc.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
@@ -424,6 +463,20 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_tokenize)
 
+    bs = bench.add_parser("score", help="utterances/s of PESQ+STOI+speaker similarity, 1 worker vs all cores")
+    bs.add_argument("--repeat-data", type=int, default=4, help="copies of the bundled sample's test split (default 4)")
+    bs.add_argument(
+        "--speaker-model",
+        help="default: microsoft/wavlm-base-plus-sv if cached, else its architecture with random weights "
+        "('random' forces that)",
+    )
+    bs.add_argument("--model-device", help="torch device of the speaker model (default: cuda if present)")
+    bs.add_argument("--repeat", type=int, default=2, help="timings are the best of N runs (default 2)")
+    bs.add_argument("--target-utterances", type=int, help="project the time for this many utterances")
+    bs.add_argument("--target-hours", type=float, help="project the time for this many hours of audio")
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(func=cmd_bench_score)
+
     km = sub.add_parser("kmeans", help="k-means quantisers of the SSL tokenizers")
     km = km.add_subparsers(dest="kmeans_command", required=True)
     kf = km.add_parser("fit", help="fit an SSL model's layer-L k-means on Polish training audio")
@@ -446,6 +499,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int)
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _metric_names() -> str:
+    from kodek.metrics.registry import METRICS
+
+    return ",".join(METRICS)
 
 
 def _version() -> str:

@@ -41,6 +41,15 @@ def _print_skipped(skipped: list[Skipped]) -> None:
             print(f"  - {item.codec_id}: {item.reason}")
 
 
+def _print_unavailable_metrics(results: list[dict]) -> None:
+    """Metrics whose model could not be loaded here: missing in every result, with the reason."""
+    why = {name: m["why"] for r in results for name, m in r["metrics"].items() if m.get("available") is False}
+    if why:
+        print("\nMetrics not computed here (recorded as missing, with the reason, in every result):")
+        for name, reason in why.items():
+            print(f"  - {name}: {reason}")
+
+
 def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None, workers: int | None = None) -> int:
     from kodek.data.source import load_source
     from kodek.hub import hub_reachable
@@ -86,6 +95,7 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         f"{len(source.dataset)} utterances, split {split}):\n"
     )
     print(table.to_string(index=False) if len(table) else "(no codec could run)")
+    _print_unavailable_metrics([r for r in loaded.results if r["codec"]["id"] in done])
     _print_skipped(skipped)
     print(f"\nTokens: {tokens_dir}\nResults: {results_dir}")
     print(f"Open the leaderboard: make leaderboard   (or: kodek leaderboard --results {results_dir})")

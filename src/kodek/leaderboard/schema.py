@@ -44,6 +44,8 @@ _METRIC = {
         "normalisation": _SHORT,
         "gt": {"anyOf": [_STATS, {"type": "null"}]},
         "rec": {"anyOf": [_STATS, {"type": "null"}]},
+        # Optional: false where the metric's model could not be loaded (then ``why`` says why).
+        "available": {"type": "boolean"},
     },
 }
 
@@ -152,6 +154,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "git_commit": _SHORT,
         "hardware": {"type": "object"},
         "date": {"type": "string", "maxLength": 60},
+        # Optional: the speaker/ASR models used (id, revision) or why they were not available.
+        "models": {"type": "object"},
+        "normalisation": {"enum": ["none", "lowercase", "punctuation", "all"]},
+        "codec_facts": {"type": "object"},
     },
     "allOf": [
         {

@@ -21,6 +21,16 @@ class MetricUnavailable(ValueError):
 PESQ_MIN_SECONDS = 0.25  # P.862 needs at least 1/4 s; shorter input raises in the library
 
 
+def align(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both signals cut to the shorter length (codec outputs often differ by a few samples).
+
+    The scorer aligns reconstructions to the original itself; this is for callers that
+    hand over pairs of unequal length (the ``evaluate`` modules).
+    """
+    length = min(len(reference), len(degraded))
+    return np.asarray(reference)[:length], np.asarray(degraded)[:length]
+
+
 def _check_pair(reference: np.ndarray, degraded: np.ndarray) -> None:
     if reference.shape != degraded.shape:
         raise MetricUnavailable(f"length mismatch {reference.shape} vs {degraded.shape}")
@@ -48,7 +58,13 @@ def pesq(reference: np.ndarray, degraded: np.ndarray, sample_rate: int, mode: st
 
 
 def pesq_wb(reference: np.ndarray, degraded: np.ndarray) -> float:
+    """Wide-band PESQ (P.862.2) of 16 kHz signals."""
     return pesq(reference, degraded, 16_000, "wb")
+
+
+def pesq_nb(reference: np.ndarray, degraded: np.ndarray) -> float:
+    """Narrow-band PESQ (P.862, MOS-LQO mapping of P.862.1) of 8 kHz signals."""
+    return pesq(reference, degraded, 8_000, "nb")
 
 
 def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000, extended: bool = False) -> float:
@@ -68,3 +84,53 @@ def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000,
     if not np.isfinite(value):
         raise MetricUnavailable("STOI returned NaN")
     return float(value)
+
+
+def estoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000) -> float:
+    """Extended STOI (Jensen & Taal 2016) with ``pystoi``."""
+    return stoi(reference, degraded, sample_rate, extended=True)
+
+
+# Mel distance: the log-mel spectrogram distance that codec papers train and report (DAC,
+# EnCodec use multi-scale variants), fixed at one scale so that numbers compare across codecs.
+MEL_N_FFT = 1024  # 64 ms at 16 kHz
+MEL_HOP = 256  # 16 ms
+MEL_BANDS = 80
+MEL_FLOOR = 1e-5  # magnitude floor before log10: -100 dB, below 16-bit quantisation noise
+
+
+def mel_spectrogram(wave: np.ndarray, sample_rate: int = 16_000) -> np.ndarray:
+    """Magnitude mel spectrogram [MEL_BANDS, frames] with ``librosa`` (Slaney mel scale and norm)."""
+    import librosa
+
+    return librosa.feature.melspectrogram(
+        y=wave.astype(np.float32),
+        sr=sample_rate,
+        n_fft=MEL_N_FFT,
+        hop_length=MEL_HOP,
+        win_length=MEL_N_FFT,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=1.0,
+        n_mels=MEL_BANDS,
+        fmin=0.0,
+        fmax=sample_rate / 2,
+    )
+
+
+def mel_distance(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000) -> float:
+    """Mean absolute difference of log10 mel magnitudes, original vs reconstruction (lower is better).
+
+    ``mean(|log10(max(M_ref, 1e-5)) - log10(max(M_deg, 1e-5))|)`` over all bands and frames, where
+    ``M`` is :func:`mel_spectrogram` (16 kHz, 1024-point Hann STFT, hop 256, 80 Slaney mel bands
+    0-8 kHz, magnitude). 0 for identical signals; 1.0 means a factor of 10 (20 dB) on average.
+    """
+    _check_pair(reference, degraded)
+    if len(reference) < MEL_N_FFT // 2:
+        raise MetricUnavailable(f"too short for the mel distance ({len(reference)} samples < {MEL_N_FFT // 2})")
+    if not np.any(reference):
+        raise MetricUnavailable("silent reference")
+    ref = np.log10(np.maximum(mel_spectrogram(reference, sample_rate), MEL_FLOOR))
+    deg = np.log10(np.maximum(mel_spectrogram(degraded, sample_rate), MEL_FLOOR))
+    return float(np.mean(np.abs(ref - deg)))

@@ -1,4 +1,14 @@
-"""The metrics the scorer knows: how to compute each, at which rate, which way is better."""
+"""The metrics the scorer knows: how to compute each, at which rate, which way is better.
+
+Three kinds, run in different places by the scorer:
+
+- ``intrusive``: a pure function of (original, reconstruction) at ``sample_rate``, run in
+  the pool of CPU worker processes; a REC value only;
+- ``speaker``: cosine of speaker embeddings, batched in the main process (GPU if any);
+- ``asr``: from transcripts, batched in the main process (GPU if any). ``wer``/``cer`` have a
+  GT value (original audio vs reference text) and a REC value (reconstruction vs reference);
+  ``dwer``/``dcer`` compare the reconstruction's transcript with the original's (no reference).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +18,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+INTRUSIVE, SPEAKER, ASR = "intrusive", "speaker", "asr"
+
 
 @dataclass(frozen=True)
 class MetricDef:
     name: str
     label: str
-    function: str  # "module:callable" taking (reference, degraded) at ``sample_rate``
+    function: str  # "module:callable" taking (reference, degraded) at ``sample_rate`` (intrusive only)
     sample_rate: int
     higher_is_better: bool
-    value_range: tuple[float, float]
-    # "intrusive": reconstruction vs original, a REC value only.
-    kind: str = "intrusive"
+    value_range: tuple[float, float | None]  # None: unbounded
+    kind: str = INTRUSIVE
     description: str = ""
+    conditions: tuple[str, ...] = ("rec",)
+    # asr metrics: "word" or "char" errors, against the reference text ("ref") or the original's transcript ("orig")
+    unit: str = ""
+    against: str = "ref"
 
     def load(self) -> Callable[[np.ndarray, np.ndarray], float]:
         module, _, attr = self.function.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+
+def _asr(name: str, label: str, unit: str, against: str, description: str) -> MetricDef:
+    conditions = ("gt", "rec") if against == "ref" else ("rec",)
+    return MetricDef(name, label, "", 16_000, False, (0.0, None), ASR, description, conditions, unit, against)
 
 
 METRICS: dict[str, MetricDef] = {
@@ -39,6 +59,15 @@ METRICS: dict[str, MetricDef] = {
             description="ITU-T P.862.2 wide-band PESQ at 16 kHz (pesq package)",
         ),
         MetricDef(
+            "pesq_nb",
+            "PESQ (nb)",
+            "kodek.metrics.intrusive:pesq_nb",
+            8_000,
+            True,
+            (1.0, 4.549),
+            description="ITU-T P.862 narrow-band PESQ (P.862.1 MOS-LQO) at 8 kHz (pesq package)",
+        ),
+        MetricDef(
             "stoi",
             "STOI",
             "kodek.metrics.intrusive:stoi",
@@ -47,9 +76,41 @@ METRICS: dict[str, MetricDef] = {
             (0.0, 1.0),
             description="Short-time objective intelligibility (pystoi), 16 kHz input",
         ),
+        MetricDef(
+            "estoi",
+            "ESTOI",
+            "kodek.metrics.intrusive:estoi",
+            16_000,
+            True,
+            (-1.0, 1.0),
+            description="Extended STOI (pystoi, extended=True), 16 kHz input",
+        ),
+        MetricDef(
+            "mel_distance",
+            "Mel distance",
+            "kodek.metrics.intrusive:mel_distance",
+            16_000,
+            False,
+            (0.0, None),
+            description="Mean |log10 mel magnitude difference| (librosa; 1024-pt STFT, hop 256, 80 mel bands), 16 kHz",
+        ),
+        MetricDef(
+            "spk_sim",
+            "Speaker similarity",
+            "",
+            16_000,
+            True,
+            (-1.0, 1.0),
+            SPEAKER,
+            "Cosine of speaker embeddings of original and reconstruction",
+        ),
+        _asr("wer", "WER", "word", "ref", "Word error rate of the ASR transcript against the reference text"),
+        _asr("cer", "CER", "char", "ref", "Character error rate of the ASR transcript against the reference text"),
+        _asr("dwer", "dWER", "word", "orig", "WER of the reconstruction's transcript against the original's"),
+        _asr("dcer", "dCER", "char", "orig", "CER of the reconstruction's transcript against the original's"),
     )
 }
-DEFAULT_METRICS: tuple[str, ...] = ("pesq_wb", "stoi")
+DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 
 def get_metric(name: str) -> MetricDef:

@@ -49,12 +49,34 @@ def _column(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None]]:
     return values, reasons
 
 
+def pooled_rate(values: np.ndarray, lengths: np.ndarray) -> float | None:
+    """Corpus-level error rate: all errors over all reference words (or characters).
+
+    Error rates are reported per utterance (``mean``) and pooled (``pooled``), the way ASR
+    benchmarks report them; each utterance's errors are its rate times its reference length.
+    """
+    present = np.isfinite(values) & np.isfinite(lengths)
+    total = float(lengths[present].sum())
+    return float((values[present] * lengths[present]).sum() / total) if total else None
+
+
+def _stats(table: pa.Table, column: str, values: np.ndarray, missing: int, mask: np.ndarray | None = None):
+    if mask is not None:
+        values = values[mask]
+    stats = summarise(values, missing)
+    if f"{column}__len" in table.column_names:
+        lengths = np.array([np.nan if v is None else v for v in table[f"{column}__len"].to_pylist()], np.float64)
+        stats["pooled"] = pooled_rate(values, lengths if mask is None else lengths[mask])
+    return stats
+
+
 def aggregate(table: pa.Table, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Overall and per-subset aggregates, plus failures, from the per-utterance table.
 
     ``metrics`` maps a metric name to its description (label, direction, range,
     and ``conditions``: which of ``gt``/``rec`` it has; column ``<name>`` holds REC,
-    ``<name>__gt`` holds GT where there is one).
+    ``<name>__gt`` holds GT where there is one). Where a column ``<column>__len`` holds
+    reference lengths (WER, CER), the stats also carry the pooled, corpus-level rate.
     """
     subsets = np.array(table["dataset"].to_pylist(), dtype=object)
     out: dict[str, Any] = {"metrics": {}, "by_subset": {}, "failures": {}}
@@ -66,12 +88,12 @@ def aggregate(table: pa.Table, metrics: dict[str, dict[str, Any]]) -> dict[str, 
         for condition in info["conditions"]:
             column = name if condition == "rec" else f"{name}__gt"
             values, missing = _column(table, column)
-            entry[condition] = summarise(values, sum(r is not None for r in missing))
+            entry[condition] = _stats(table, column, values, sum(r is not None for r in missing))
             for subset in sorted(set(subsets)):
                 mask = subsets == subset
                 sub_missing = sum(r is not None for r, m in zip(missing, mask, strict=True) if m)
-                out["by_subset"].setdefault(subset, {}).setdefault(name, {})[condition] = summarise(
-                    values[mask], sub_missing
+                out["by_subset"].setdefault(subset, {}).setdefault(name, {})[condition] = _stats(
+                    table, column, values, sub_missing, mask
                 )
             for audioname, reason in zip(names, missing, strict=True):
                 if reason is not None:

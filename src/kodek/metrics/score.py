@@ -1,10 +1,11 @@
 """``kodek score``: decode a token dataset and score it against the original audio.
 
-The main process decodes in length-bucketed batches (torch uses its own threads);
-per-utterance CPU metrics run in a pool of worker processes over all cores, so
-decoding and scoring overlap. Per-utterance values are written in parts, so a
-killed run resumes where it stopped; the results JSON is aggregated from the
-finished per-utterance table.
+The main process decodes in length-bucketed batches (torch uses its own threads)
+and runs the model-based metrics (speaker embeddings, ASR) batched on the GPU when
+there is one; per-utterance CPU metrics (PESQ, STOI, mel distance) run meanwhile in
+a pool of worker processes over all cores, so decoding, model inference and CPU
+scoring overlap. Per-utterance values are written in parts, so a killed run resumes
+where it stopped; the results JSON is aggregated from the finished per-utterance table.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ import pyarrow.parquet as pq
 
 from kodek import audio
 from kodek.errors import KodekError
-from kodek.metrics import results
+from kodek.metrics import results, text
 from kodek.metrics.intrusive import MetricUnavailable
-from kodek.metrics.registry import DEFAULT_METRICS, METRICS, get_metric
+from kodek.metrics.modelstage import TRANSCRIPT_COLUMNS, ModelMetrics, Pair, columns
+from kodek.metrics.registry import DEFAULT_METRICS, INTRUSIVE, METRICS, get_metric
 from kodek.tokenize import layout
 from kodek.tokenize.reader import TokenSet
 
@@ -47,11 +49,31 @@ class ScoreError(KodekError, RuntimeError):
     pass
 
 
+ENCODE_RTF_UTTERANCES = 8  # originals re-encoded to measure the encoder's real-time factor
+
+
 @dataclass
 class Pending:
     row: dict[str, Any]
     future: Future | None = None
     failure: str | None = None  # a reason that applies to every metric of this utterance
+    model_values: dict[str, Any] = field(default_factory=dict)
+
+
+_LIMITS: list = []  # keeps the worker's thread limits alive
+
+
+def single_threaded_worker() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker, since the workers already fill every core.
+
+    Without it each worker's numpy (PESQ/STOI's FFTs and matrix products) starts a thread per
+    core, and N workers oversubscribe N cores.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    _LIMITS.append(threadpool_limits(1))
 
 
 def compute_metrics(names: Sequence[str], reference: np.ndarray, degraded: np.ndarray) -> dict[str, Any]:
@@ -78,8 +100,31 @@ def _utterance_schema(names: Sequence[str]) -> pa.Schema:
         pa.field("duration_s", pa.float64()),
     ]
     for name in names:
-        fields += [pa.field(name, pa.float64()), pa.field(f"{name}__missing", pa.string())]
+        if METRICS[name].kind == INTRUSIVE:
+            fields += [pa.field(name, pa.float64()), pa.field(f"{name}__missing", pa.string())]
+        else:
+            fields += [pa.field(column, pa.type_for_alias(kind)) for column, kind in columns(name)]
+    if any(METRICS[n].kind == "asr" for n in names):
+        fields += [pa.field(column, pa.string()) for column in TRANSCRIPT_COLUMNS]
     return pa.schema(fields)
+
+
+def metric_info(name: str) -> dict[str, Any]:
+    """How the results JSON describes a metric (before its statistics).
+
+    ``range`` is given where both ends are finite; an error rate or a distance has only
+    a lower bound (``lower_bound``), since JSON has no infinity.
+    """
+    metric = METRICS[name]
+    low, high = metric.value_range
+    bounds = {"range": [low, high]} if high is not None else {"lower_bound": low}
+    return {
+        "label": metric.label,
+        "higher_is_better": metric.higher_is_better,
+        **bounds,
+        "description": metric.description,
+        "conditions": list(metric.conditions),
+    }
 
 
 def _batches(order: list[int], frames: np.ndarray, budget: int, max_batch: int) -> Iterator[list[int]]:
@@ -101,6 +146,11 @@ def score(
     metrics: Sequence[str] = DEFAULT_METRICS,
     workers: int | None = None,
     device: str = "cpu",
+    model_device: str | None = None,
+    asr_model: Any = None,
+    speaker_model: Any = None,
+    normalisation: str = text.DEFAULT_NORMALISATION,
+    cache_dir: Path | None = None,
     batch_seconds: float = 60.0,
     max_batch: int = 16,
     limit: int | None = None,
@@ -111,6 +161,12 @@ def score(
 ) -> dict[str, Any]:
     """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict.
 
+    ``device`` runs the codec's decoder; ``model_device`` the speaker and ASR models (default:
+    a GPU when there is one). ``asr_model``/``speaker_model`` name a Hub id (``id@revision``),
+    a local folder, ``resemblyzer`` (speaker), or pass a built backend; the defaults are the
+    pinned ``openai/whisper-large-v3`` and ``microsoft/wavlm-base-plus-sv``. A model that
+    cannot be loaded leaves its metrics missing with the reason.
+
     The first ``listen`` utterances' reconstructions are kept as FLAC under
     ``out/<codec>/audio/`` (and their originals under ``out/_originals/``).
     """
@@ -119,8 +175,11 @@ def score(
     from kodek.provenance import record
 
     started = time.perf_counter()
+    metrics = list(dict.fromkeys(metrics))
     for name in metrics:
         get_metric(name)
+    if normalisation not in text.NORMALISATIONS:
+        raise ScoreError(f"unknown normalisation {normalisation!r}; one of {', '.join(text.NORMALISATIONS)}")
     spec, meta = tokens.spec, tokens.meta
     split = split or ("test" if "test" in tokens.splits else tokens.splits[0])
     table, codes = tokens.codes(split)
@@ -133,17 +192,9 @@ def score(
     scored = set(table["audioname"].to_pylist())
     info["utterances"] = len(scored)
     info["hours"] = round(float(pc_sum(table["duration_s"])) / 3600, 4)
-    metric_info = {
-        name: {
-            "label": METRICS[name].label,
-            "higher_is_better": METRICS[name].higher_is_better,
-            "range": list(METRICS[name].value_range),
-            "description": METRICS[name].description,
-            "conditions": ["rec"],
-        }
-        for name in metrics
-    }
-    facts = _codec_facts(spec, table, codes)
+    references = table["ref_orig"].to_pylist() if "ref_orig" in table.column_names else [""] * len(table)
+    info["references_withheld"] = sum(not (r or "").strip() for r in references)
+    infos = {name: metric_info(name) for name in metrics}
     data: dict[str, Any] = {
         "schema_version": results.SCHEMA_VERSION,
         "task": TASK,
@@ -152,13 +203,14 @@ def score(
         "num_parameters": meta.get("num_parameters"),
         "checkpoint_revision": meta.get("checkpoint_revision"),
         "dataset": info,
+        "normalisation": normalisation,
     }
     if not spec.has_decoder:
         data.update(
-            metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in metric_info.items()},
+            metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in infos.items()},
             by_subset={},
             failures={"count": 0, "by_reason": {}, "items": []},
-            codec_facts=facts,
+            codec_facts=_codec_facts(spec, table, codes),
             **record(),
         )
         results.write_results(out, data)
@@ -167,6 +219,15 @@ def score(
     codec = build_codec(spec.id, random_weights=data["random_weights"], seed=meta.get("seed") or 0, device=device)
     if codec.spec.to_dict() != spec.to_dict():
         raise ScoreError(f"{spec.id}: the registered spec differs from the one the tokens were made with")
+    models = ModelMetrics(
+        metrics,
+        asr_model=asr_model,
+        speaker_model=speaker_model,
+        normalisation=normalisation,
+        device=model_device,
+        cache_dir=cache_dir,
+    )
+    cpu_metrics = [n for n in metrics if METRICS[n].kind == INTRUSIVE]
     originals = {name: i for i, name in enumerate(source.dataset["audioname"])}
     work = out / spec.id / layout.WORK_DIR / TASK
     done = _done(work)
@@ -175,25 +236,41 @@ def score(
     frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
     order = sorted(todo, key=lambda i: -frames[i])
     budget = max(1, int(batch_seconds * spec.frame_rate))
+    timing = {"decode_s": 0.0, "decode_audio_s": 0.0, "models_s": 0.0}
+    timed_originals: list[np.ndarray] = []  # a few originals, re-encoded at the end for the encoder's RTF
     listened = {n for n in table["audioname"].to_pylist()[:listen] if SAFE_NAME.match(n)}
-    decode_s = 0.0
     from tqdm.auto import tqdm
 
     bar = tqdm(
         total=len(table), initial=len(table) - len(todo), desc=f"score {spec.id}", unit="utt", disable=not progress
     )
     context = get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1, mp_context=context, initializer=single_threaded_worker
+    ) as pool:
         pending: list[Pending] = []
         for batch in _batches(order, frames, budget, max_batch):
             tick = time.perf_counter()
             waves, lengths = _decode(codec, [codes[i] for i in batch], frames[batch])
-            decode_s += time.perf_counter() - tick
+            timing["decode_s"] += time.perf_counter() - tick
+            timing["decode_audio_s"] += float(sum(table["duration_s"][i].as_py() for i in batch))
+            for_models: list[tuple[Pending, Pair]] = []
             for j, i in enumerate(batch):
                 row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
                 if row["audioname"] in listened:
                     _keep_example(out, spec, row["audioname"], waves[j, : lengths[j]], source, originals)
-                pending.append(_submit(pool, row, source, originals, waves[j, : lengths[j]], spec, metrics))
+                item, pair = _prepare(row, source, originals, waves[j, : lengths[j]], spec)
+                if pair is not None:
+                    if cpu_metrics:  # the CPU metrics start in the pool at once ...
+                        item.future = pool.submit(compute_metrics, cpu_metrics, *pair)
+                    for_models.append((item, Pair(pair[0], pair[1], references[i] or "")))
+                    if len(timed_originals) < ENCODE_RTF_UTTERANCES:
+                        timed_originals.append(pair[0])
+                pending.append(item)
+            tick = time.perf_counter()  # ... while the models run here on the same batch
+            for (item, _), values in zip(for_models, models.compute([p for _, p in for_models]), strict=True):
+                item.model_values = values
+            timing["models_s"] += time.perf_counter() - tick
             if len(pending) >= flush_every:  # a part on disk: what a killed run keeps
                 _flush(work, pending, schema, metrics)
                 bar.update(len(pending))
@@ -205,13 +282,33 @@ def score(
     final = results.utterances_path(out, spec.id, TASK)
     _merge(work, final, schema)
     per_utterance = pq.read_table(final)
-    data.update(results.aggregate(per_utterance, metric_info))
-    if groups := _by_group(per_utterance, metric_info, source, originals):
+    for name, reason in ((n, models.unavailable(n)) for n in metrics):
+        if reason:
+            infos[name].update(available=False, why=reason)
+    data["models"] = models.describe()
+    for name in metrics:
+        role = {"speaker": "speaker", "asr": "asr"}.get(METRICS[name].kind)
+        if role and role in data["models"]:
+            infos[name]["model"] = data["models"][role].get("id")
+            infos[name]["revision"] = data["models"][role].get("revision")
+            if METRICS[name].kind == "asr":
+                infos[name]["normalisation"] = normalisation
+    data.update(results.aggregate(per_utterance, infos))
+    if groups := _by_group(per_utterance, infos, source, originals):
         data["by_group"] = groups
-    audio_s = float(pc_sum(per_utterance["duration_s"])) or 1.0
-    facts["decode_rtf"] = decode_s / audio_s if todo else None
+    facts = _codec_facts(spec, table, codes)
+    if todo:
+        facts["decode_rtf"] = timing["decode_s"] / timing["decode_audio_s"] if timing["decode_audio_s"] else None
+        facts.update(_encode_rtf(codec, timed_originals))
     data["codec_facts"] = facts
-    data["run"] = {"wall_s": round(time.perf_counter() - started, 2), "workers": workers or os.cpu_count()}
+    data["run"] = {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "workers": workers or os.cpu_count(),
+        "device": device,
+        "model_device": getattr(models.asr or models.speaker, "device", None),
+        "models_s": round(timing["models_s"], 2),
+        "resumed_utterances": len(table) - len(todo),
+    }
     data.update(record())
     results.write_results(out, data)
     shutil.rmtree(work, ignore_errors=True)
@@ -261,17 +358,28 @@ def pc_sum(column: pa.ChunkedArray) -> float:
 
 
 def _codec_facts(spec, table: pa.Table, codes: list[np.ndarray]) -> dict[str, Any]:
-    """Bitrate and frame rate measured from the actual code tensors."""
-    seconds = float(pc_sum(table["duration_s"]))
-    frames = int(sum(c.shape[1] for c in codes))
-    bits_per_frame = float(np.sum(np.log2(spec.codebook_sizes)))
-    rate = frames / seconds if seconds else None
-    return {
-        "frames": frames,
-        "frame_rate_measured": rate,
-        "bitrate_bps_measured": rate * bits_per_frame if rate else None,
-        "bitrate_bps_nominal": spec.bitrate_bps,
-    }
+    """Bitrate, frame rate, tokens per second, codebook usage and entropy, from the actual codes."""
+    from kodek.metrics.facts import codec_facts
+
+    facts = codec_facts(codes, table["duration_s"].to_pylist(), spec.codebook_sizes)
+    facts["bitrate_bps_nominal"] = spec.bitrate_bps
+    return facts
+
+
+def _encode_rtf(codec, originals: list[np.ndarray]) -> dict[str, Any]:
+    """Seconds of encoder compute per second of audio, one utterance at a time, on a few originals."""
+    if not originals:
+        return {"encode_rtf": None}
+    seconds = 0.0
+    audio_s = 0.0
+    for wave in originals:
+        resampled = audio.resample(wave, SCORE_RATE, codec.spec.sample_rate)
+        padded, lengths = audio.pad_batch([resampled], codec.pad_multiple)
+        tick = time.perf_counter()
+        codec.encode(padded, lengths)
+        seconds += time.perf_counter() - tick
+        audio_s += len(wave) / SCORE_RATE
+    return {"encode_rtf": seconds / audio_s if audio_s else None, "encode_rtf_utterances": len(originals)}
 
 
 def _decode(codec, items: list[np.ndarray], frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -281,30 +389,35 @@ def _decode(codec, items: list[np.ndarray], frames: np.ndarray) -> tuple[np.ndar
     return codec.decode(batch, frames)
 
 
-def _submit(pool, row, source, originals, reconstruction, spec, metrics) -> Pending:
+def _prepare(row, source, originals, reconstruction, spec) -> tuple[Pending, tuple[np.ndarray, np.ndarray] | None]:
+    """The utterance's original and aligned reconstruction at 16 kHz, or a failure for all its metrics."""
     name = row["audioname"]
     if name not in originals:
-        return Pending(row, failure=f"no original audio for {name} in {source.label}/{source.split}")
+        return Pending(row, failure=f"no original audio for {name} in {source.label}/{source.split}"), None
     ref = source.dataset[originals[name]]["audio"]
     try:
         original, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
     except (audio.AudioError, OSError) as error:
-        return Pending(row, failure=f"original unreadable: {error}")
+        return Pending(row, failure=f"original unreadable: {error}"), None
     degraded = audio.fit_length(audio.resample(reconstruction, spec.sample_rate, SCORE_RATE), len(original))
     if not np.isfinite(degraded).all():
-        return Pending(row, failure="reconstruction has NaN/inf samples")
-    return Pending(row, pool.submit(compute_metrics, list(metrics), original, degraded))
+        return Pending(row, failure="reconstruction has NaN/inf samples"), None
+    return Pending(row), (original, degraded)
 
 
 def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Sequence[str]) -> None:
     if not pending:
         return
+    base = {"audioname", "dataset", "split", "duration_s"}
     rows = []
     for item in pending:
+        values: dict[str, Any] = {}
         if item.future is not None:
-            values = item.future.result()
-        else:
-            values = {k: v for m in metrics for k, v in ((m, None), (f"{m}__missing", item.failure))}
+            values.update(item.future.result())
+        values.update(item.model_values)
+        for column in schema.names:  # an utterance-wide failure: every metric missing with its reason
+            if column not in base and column not in values:
+                values[column] = item.failure if column.endswith("__missing") else None
         rows.append({**item.row, **values})
     number = len(list(work.glob("part-*.parquet")))
     layout.write_table(pa.Table.from_pylist(rows, schema=schema), work / f"part-{number:05d}.parquet")
