@@ -159,6 +159,8 @@ def sidebar(page: Page) -> None:
         for (key, _llm), board in prepared.speechllm.items():
             if key == dataset:
                 categories = sorted(set(categories) | set(board.rows["category"]))
+        if dataset in prepared.speech_lm:
+            categories = sorted(set(categories) | set(prepared.speech_lm[dataset].rows["category"]))
         chosen = st.multiselect("Category", categories, default=categories)
         low, high = st.select_slider(
             "Bitrate (kbps)", options=BITRATE_LADDER_KBPS, value=(BITRATE_LADDER_KBPS[0], BITRATE_LADDER_KBPS[-1])
@@ -211,21 +213,35 @@ def view_speechllm(page: Page) -> None:
     llms = page.prepared.llms.get(page.dataset, [])
     if not llms:
         st.info(
-            "No SpeechLLM results yet: SpeechLLM runs write `<codec>/speechllm.json` beside the reconstruction results."
+            "No SpeechLLM results yet: `kodek lm eval` writes `<codec>/speechllm-<config>.json` beside the "
+            "reconstruction results."
         )
-        return
-    llm = st.selectbox("LLM", llms) if len(llms) > 1 else llms[0]
-    st.caption(
-        "Transcript perplexity (PPL) and bits per character (BPC) of the frozen LLM, lower is better: prior (no "
-        "audio), init (random adapter) and trained (adapter trained on the codec's tokens). Highlighted: best per "
-        "column."
-    )
-    st.text(f"LLM: {llm}")
-    board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
-    if len(board):
-        show_board(board, "speechllm")
     else:
-        st.info("No SpeechLLM results match the filters.")
+        llm = st.selectbox("LLM", llms) if len(llms) > 1 else llms[0]
+        st.caption(
+            "Transcript perplexity (PPL) and bits per character (BPC) of the frozen LLM, lower is better: prior (no "
+            "audio), init (random adapter) and trained (adapter trained on the codec's tokens). Highlighted: best "
+            "per column."
+        )
+        st.text(f"LLM: {llm}")
+        board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
+        if len(board):
+            show_board(board, "speechllm")
+        else:
+            st.info("No SpeechLLM results match the filters.")
+    speech_lm = page.prepared.speech_lm.get(page.dataset)
+    if speech_lm is not None and len(speech_lm):
+        st.subheader("Speech-only LM on the codes")
+        st.caption(
+            "Bits per second of test audio under a small causal LM trained on the codes (`kodek lm speech`), a "
+            "unigram model of the codes, and a uniform code (the codec's bitrate): comparable across codecs "
+            "where token perplexity is not."
+        )
+        filtered = speech_lm.filtered(page.categories, page.bitrate)
+        if len(filtered):
+            show_board(filtered, "speech_lm")
+        else:
+            st.info("No speech-only LM results match the filters.")
 
 
 def view_breakdown(page: Page) -> None:
@@ -347,7 +363,10 @@ when the metric does not apply (e.g. a tokenizer without a decoder), `not run` w
 
 **SpeechLLM.** Codec tokens, per-codebook embeddings summed, frames stacked to an 80 ms window, an MLP projector
 into a frozen Bielik. Transcript perplexity and bits per character in three conditions: prior (no audio), init
-(random adapter), trained (adapter trained on BIGOS train, selected on validation).
+(random adapter), trained (adapter trained on BIGOS train, selected on validation); PPL = exp(summed NLL /
+transcript tokens) over the whole split, never a mean of batch means; bits per character compare across LLM
+tokenizers. A speech-only LM on the codes gives bits per second of audio (trained LM, unigram model, uniform code
+= the bitrate), comparable across codecs where token perplexity is not.
 
 **Submitted codecs.** The leaderboard never imports or runs submitted code: maintainers run a request with
 `kodek run-request` and publish the results it writes.

@@ -26,6 +26,19 @@ def _codec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
 
 
+def _lm_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--codec", required=True, help="codec id of the token dataset")
+    parser.add_argument("--tokens", required=True, help="token folder or Hub dataset repo (ORG/NAME)")
+    parser.add_argument(
+        "--config", default="bielik-1.5b", help="lm/<name>.yaml or a YAML path (default bielik-1.5b; tiny-test offline)"
+    )
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--revision", help="revision of a Hub token dataset")
+    parser.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def cmd_codecs_list(args: argparse.Namespace) -> int:
     from kodek.codecs.registry import availability, registry
 
@@ -276,12 +289,7 @@ def cmd_bench_tokenize(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         device=args.device,
     )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        width = max(len(k) for k in report)
-        for key, value in report.items():
-            print(f"{key:<{width}}  {value}")
+    _print_report(report, args.json)
     return 0
 
 
@@ -296,13 +304,97 @@ def cmd_bench_score(args: argparse.Namespace) -> int:
         target_utterances=args.target_utterances,
         target_hours=args.target_hours,
     )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        width = max(len(k) for k in report)
-        for key, value in report.items():
-            print(f"{key:<{width}}  {value}")
+    _print_report(report, args.json)
     return 0
+
+
+def _lm_config(args: argparse.Namespace):
+    """The run config: a YAML file or ``lm/<name>.yaml``, with ``--set key.sub=value`` overrides."""
+    import yaml
+
+    from kodek.lm.config import load_config
+
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--set {item!r}: expected KEY=VALUE, e.g. training.max_steps=200")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return load_config(args.config, overrides)
+
+
+def _lm_session(args: argparse.Namespace, config):
+    import os
+
+    from kodek.lm.session import open_session
+
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under accelerate / torchrun
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return open_session(config, args.tokens, args.codec, device=device, token=args.token, revision=args.revision)
+
+
+def _lm_run_dir(args: argparse.Namespace, config) -> Path:
+    return Path(args.run) if args.run else Path(args.runs) / args.codec / config.name
+
+
+def cmd_lm_train(args: argparse.Namespace) -> int:
+    from kodek.lm.train import train
+
+    config = _lm_config(args)
+    report = train(_lm_session(args, config), _lm_run_dir(args, config), progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def cmd_lm_eval(args: argparse.Namespace) -> int:
+    from kodek.lm.evaluation import evaluate
+
+    config = _lm_config(args)
+    data = evaluate(_lm_session(args, config), _lm_run_dir(args, config), Path(args.out), progress=not args.quiet)
+    print(f"{args.codec} on {data['llm']['id']}: {data['dataset']['utterances']} {data['dataset']['split']} utterances")
+    for name, metric in data["metrics"].items():
+        values = ", ".join(
+            f"{c} {'n/a' if metric.get(c) is None else format(metric[c], '.3f')}" for c in ("prior", "init", "trained")
+        )
+        print(f"  {name}: {values}")
+    if data["random_weights"]:
+        print("  (random weights: a pipeline check, not a score)")
+    print(f"results: {Path(args.out) / args.codec}")
+    return 0
+
+
+def cmd_lm_speech(args: argparse.Namespace) -> int:
+    from kodek.lm.speech_lm import train_and_score
+    from kodek.tokenize.reader import open_tokens
+
+    config = _lm_config(args)
+    tokens = open_tokens(args.tokens, args.codec, revision=args.revision, token=args.token)
+    data = train_and_score(tokens, Path(args.out), config, device=args.device, progress=not args.quiet)
+    metric = data["metrics"]["bits_per_second"]
+    print(
+        f"{args.codec}: bits per second of test audio: trained {metric['trained']:.1f}, "
+        f"unigram {metric['unigram']:.1f}, uniform (bitrate) {metric['uniform']:.1f}"
+    )
+    print(f"results: {Path(args.out) / args.codec}")
+    return 0
+
+
+def cmd_bench_lm(args: argparse.Namespace) -> int:
+    from kodek.lm.bench import bench_lm
+
+    report = bench_lm(_lm_config(args), args.tokens, args.codec, device=args.device, repeat=args.repeat)
+    _print_report(report, args.json)
+    return 0
+
+
+def _print_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
 
 
 def cmd_kmeans_fit(args: argparse.Namespace) -> int:
@@ -476,6 +568,28 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--target-hours", type=float, help="project the time for this many hours of audio")
     bs.add_argument("--json", action="store_true")
     bs.set_defaults(func=cmd_bench_score)
+
+    lm = sub.add_parser("lm", help="SpeechLLM: codec tokens into a frozen LLM through a trained adapter")
+    lm = lm.add_subparsers(dest="lm_command", required=True)
+    helps = {
+        "train": "train the adapter on the train split (early stopping on validation; resumable)",
+        "eval": "transcript perplexity and bits per character on test: prior, init and trained adapter",
+        "speech": "speech-only LM on the codes: bits per second of test audio",
+    }
+    for name, func in (("train", cmd_lm_train), ("eval", cmd_lm_eval), ("speech", cmd_lm_speech)):
+        cmd = lm.add_parser(name, help=helps[name])
+        _lm_args(cmd)
+        if name != "speech":
+            cmd.add_argument("--runs", default="lm-runs", help="run folders: RUNS/<codec>/<config> (default lm-runs)")
+            cmd.add_argument("--run", help="this run folder instead of RUNS/<codec>/<config>")
+        if name != "train":
+            cmd.add_argument("--out", default="results", help="results folder (default results)")
+        cmd.set_defaults(func=func)
+    bl = bench.add_parser("lm", help="adapter training throughput vs the frozen LLM's own forward+backward")
+    _lm_args(bl)
+    bl.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(func=cmd_bench_lm)
 
     km = sub.add_parser("kmeans", help="k-means quantisers of the SSL tokenizers")
     km = km.add_subparsers(dest="kmeans_command", required=True)

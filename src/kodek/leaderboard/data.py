@@ -79,6 +79,7 @@ class Prepared:
     reconstruction: dict[str, Board] = field(default_factory=dict)  # per dataset
     llms: dict[str, list[str]] = field(default_factory=dict)  # per dataset
     speechllm: dict[tuple[str, str], Board] = field(default_factory=dict)  # per (dataset, llm)
+    speech_lm: dict[str, Board] = field(default_factory=dict)  # per dataset
 
 
 def prepare(loaded: Loaded, audio_paths: list[str], root: Path) -> Prepared:
@@ -91,6 +92,7 @@ def prepare(loaded: Loaded, audio_paths: list[str], root: Path) -> Prepared:
         prepared.llms[key] = tables.llm_ids(chosen)
         for llm in prepared.llms[key]:
             prepared.speechllm[key, llm] = tables.speechllm_board(chosen, llm)
+        prepared.speech_lm[key] = tables.speech_lm_board(chosen)
     return prepared
 
 

@@ -64,6 +64,18 @@ _LLM_METRIC = {
     },
 }
 
+# The speech-only LM (task speech_lm): bits under a uniform code, a unigram model and the trained LM.
+_CODE_LM_METRIC = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "maxLength": 80},
+        "higher_is_better": {"type": "boolean"},
+        "uniform": _CONDITION_VALUE,
+        "unigram": _CONDITION_VALUE,
+        "trained": _CONDITION_VALUE,
+    },
+}
+
 _CODEC = {
     "type": "object",
     "required": ["id", "family", "kind", "sample_rate", "frame_rate", "num_codebooks", "codebook_size", "bitrate_bps"],
@@ -91,7 +103,10 @@ _CODEC = {
 }
 
 # subset (or group value) -> metric -> {gt/rec stats} (or, for speechllm, {prior/init/trained}).
-_ANY_METRIC = {"type": "object", "properties": {**_METRIC["properties"], **_LLM_METRIC["properties"]}}
+_ANY_METRIC = {
+    "type": "object",
+    "properties": {**_METRIC["properties"], **_LLM_METRIC["properties"], **_CODE_LM_METRIC["properties"]},
+}
 _BREAKDOWN = {
     "type": "object",
     "maxProperties": 200,
@@ -163,7 +178,11 @@ RESULTS_SCHEMA: dict[str, Any] = {
         {
             "if": {"properties": {"task": {"const": "speechllm"}}, "required": ["task"]},
             "then": {"required": ["llm"], "properties": {"metrics": {"additionalProperties": _LLM_METRIC}}},
-        }
+        },
+        {
+            "if": {"properties": {"task": {"const": "speech_lm"}}, "required": ["task"]},
+            "then": {"properties": {"metrics": {"additionalProperties": _CODE_LM_METRIC}}},
+        },
     ],
 }
 

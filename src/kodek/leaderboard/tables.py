@@ -385,6 +385,30 @@ def speechllm_board(results: Iterable[dict[str, Any]], llm: str | None = None) -
     return _board(cells, columns, rows)
 
 
+def speech_lm_board(results: Iterable[dict[str, Any]]) -> Board:
+    """The speech-only LM on the codes: bits per second of audio (trained LM, unigram, uniform = bitrate)."""
+    results = list(results)
+    params = {r["codec"]["id"]: r.get("num_parameters") for r in for_task(results, "reconstruction")}
+    columns = [Column("Codec", "text")]
+    for condition in ("trained", "unigram", "uniform"):
+        columns.append(Column(f"bits/s ↓ {condition}", "metric", "bits_per_second", condition, False, True))
+    columns.append(Column("code PPL ↓ trained", "metric", "code_ppl", "trained", False, False))
+    columns += FACT_COLUMNS
+    cells: dict[str, dict[str, tuple[Any, str]]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for data in sorted(for_task(results, "speech_lm"), key=lambda d: d["codec"]["id"]):
+        codec_id = data["codec"]["id"]
+        cell: dict[str, tuple[Any, str]] = {"Codec": (codec_id, codec_id)}
+        for column in columns[1:]:
+            if column.kind == "metric":
+                cell[column.key] = metric_cell(data["metrics"].get(column.metric), column.condition)
+        count = data.get("num_parameters")
+        cell.update(fact_cells(data, count if count is not None else params.get(codec_id)))
+        cells[codec_id] = cell
+        rows[codec_id] = row_facts(data)
+    return _board(cells, columns, rows)
+
+
 # -- per-subset breakdown ----------------------------------------------------------------------------------
 
 GROUPS = {"subset": "BIGOS source subset", "speaker_gender": "speaker gender", "speaker_age": "speaker age"}

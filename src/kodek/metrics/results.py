@@ -105,13 +105,13 @@ def aggregate(table: pa.Table, metrics: dict[str, dict[str, Any]]) -> dict[str, 
     return out
 
 
-def write_results(out: Path, data: dict[str, Any]) -> Path:
-    """Validate against the leaderboard schema, then write atomically."""
+def write_results(out: Path, data: dict[str, Any], name: str | None = None) -> Path:
+    """Validate against the leaderboard schema, then write atomically (``name``: a ``<task>-<variant>`` stem)."""
     from kodek.leaderboard.schema import validate
 
     errors = validate(data)
     if errors:
         raise ValueError("results do not match the schema: " + "; ".join(errors))
-    path = results_path(out, data["codec"]["id"], data["task"])
+    path = results_path(out, data["codec"]["id"], name or data["task"])
     layout.write_json(path, data)
     return path

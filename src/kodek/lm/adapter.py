@@ -1,0 +1,135 @@
+"""The trainable adapter: codec frames -> fixed-rate windows -> vectors in the LLM's embedding space.
+
+``codes [B, K, F]`` -> per-codebook embeddings summed per frame ``[B, F, D]`` (or
+continuous frame vectors through LayerNorm + Linear) -> frames stacked ``k`` at a
+time ``[B, ceil(F/k), k*D]`` (the last window zero-padded, never dropped) -> MLP
+-> LayerNorm at the LLM's hidden size ``[B, W, H]``. The final norm's gain starts
+at the RMS of the LLM's own input embeddings, so that audio vectors enter the LLM
+at the scale its text embeddings have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from kodek.lm.config import AdapterConfig, windows
+
+
+class CodeEmbedder(nn.Module):
+    """One embedding table per codebook, summed per frame."""
+
+    def __init__(self, codebook_sizes: Sequence[int], dim: int) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in codebook_sizes)
+        self.dim = dim
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """``[B, K, F]`` integer codes -> ``[B, F, D]``."""
+        if codes.shape[1] != len(self.tables):
+            raise ValueError(f"expected {len(self.tables)} codebooks, got {codes.shape[1]}")
+        out = self.tables[0](codes[:, 0])
+        for k in range(1, len(self.tables)):
+            out = out + self.tables[k](codes[:, k])
+        return out
+
+
+class ContinuousEmbedder(nn.Module):
+    """Continuous frame features (SSL layer outputs, k-means centroids) -> LayerNorm -> Linear."""
+
+    def __init__(self, feature_dim: int, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(feature_dim)
+        self.linear = nn.Linear(feature_dim, dim)
+        self.dim = dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, F, Dfeat]`` -> ``[B, F, D]``."""
+        return self.linear(self.norm(features))
+
+
+def stack_frames(frames: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, F, D]`` -> ``[B, ceil(F/k), k*D]`` and window counts; frames past each item's length are zeros.
+
+    Zeroing before stacking makes an item's last (partial) window the same whatever else is in the batch.
+    """
+    batch, num_frames, dim = frames.shape
+    valid = torch.arange(num_frames, device=frames.device)[None, :] < lengths[:, None]
+    frames = frames * valid[..., None].to(frames.dtype)
+    total = windows(num_frames, factor) * factor
+    if total > num_frames:
+        frames = nn.functional.pad(frames, (0, 0, 0, total - num_frames))
+    stacked = frames.reshape(batch, total // factor, factor * dim)
+    return stacked, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
+class Projector(nn.Module):
+    """MLP to the LLM's hidden size, with a LayerNorm at the end."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, out_scale: float = 1.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+        self.norm = nn.LayerNorm(out_dim)
+        with torch.no_grad():
+            self.norm.weight.fill_(out_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(x))
+
+
+class SpeechAdapter(nn.Module):
+    """Embedder + frame stacking + projector: what trains."""
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        factor: int,
+        llm_hidden: int,
+        codebook_sizes: Sequence[int] | None = None,
+        feature_dim: int | None = None,
+        out_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.factor = factor
+        if config.input == "codes":
+            if not codebook_sizes:
+                raise ValueError("a code adapter needs the codebook sizes")
+            self.embed: nn.Module = CodeEmbedder(codebook_sizes, config.embed_dim)
+        else:
+            if not feature_dim:
+                raise ValueError("a continuous adapter needs the feature dimension")
+            self.embed = ContinuousEmbedder(feature_dim, config.embed_dim)
+        self.projector = Projector(
+            factor * config.embed_dim, config.projector_hidden, llm_hidden, config.dropout, out_scale
+        )
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """codes ``[B, K, F]`` (or features ``[B, F, Dfeat]``) + frame counts -> ``[B, W, H]`` + window counts."""
+        frames = self.embed(inputs)
+        stacked, counts = stack_frames(frames, lengths, self.factor)
+        return self.projector(stacked), counts
+
+
+def build_adapter(
+    config: AdapterConfig,
+    *,
+    factor: int,
+    llm_hidden: int,
+    codebook_sizes: Sequence[int] | None = None,
+    feature_dim: int | None = None,
+    out_scale: float = 1.0,
+) -> SpeechAdapter:
+    """The adapter with weights drawn from ``config.seed`` alone (this is the `init` condition's adapter)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return SpeechAdapter(
+            config,
+            factor=factor,
+            llm_hidden=llm_hidden,
+            codebook_sizes=codebook_sizes,
+            feature_dim=feature_dim,
+            out_scale=out_scale,
+        )

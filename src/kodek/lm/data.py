@@ -1,0 +1,178 @@
+"""Utterances of a token dataset as SpeechLLM examples, and their batching.
+
+An utterance without a transcript (withheld references) or longer than the run
+allows cannot be scored: it is listed with the reason and counted, never given a
+made-up value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kodek.errors import KodekError
+from kodek.tokenize.reader import TokenSet
+
+
+class LMDataError(KodekError, ValueError):
+    """A split kodek cannot train or evaluate on."""
+
+
+@dataclass
+class Utterance:
+    audioname: str
+    subset: str
+    text: str
+    duration_s: float
+    frames: int
+    inputs: np.ndarray  # codes [K, F] (int64), or continuous features [F, D] (float32)
+    answer_ids: list[int] = field(default_factory=list)  # transcript tokens + end-of-turn token
+
+    @property
+    def chars(self) -> int:
+        return len(self.text)
+
+
+@dataclass
+class Split:
+    name: str
+    utterances: list[Utterance]
+    failures: list[dict[str, str]]
+
+    @property
+    def hours(self) -> float:
+        return sum(u.duration_s for u in self.utterances) / 3600
+
+
+def load_split(
+    tokens: TokenSet,
+    split: str,
+    *,
+    limit: int | None = None,
+    max_frames: int | None = None,
+    features: str = "codes",
+    feature_source: Any = None,
+) -> Split:
+    """The utterances of ``split``; ``features`` picks the adapter's input (codes, centroids, ssl-features)."""
+    table, codes = tokens.codes(split)
+    rows = table.to_pylist()
+    if limit is not None:
+        rows, codes = rows[:limit], codes[:limit]
+    centroids = load_centroids(tokens) if features == "centroids" else None
+    utterances, failures = [], []
+    for row, item in zip(rows, codes, strict=True):
+        name = row["audioname"]
+        text = (row.get("ref_orig") or "").strip()
+        if not text:
+            failures.append({"audioname": name, "reason": "no reference transcript (withheld or empty)"})
+            continue
+        if item.shape[1] == 0:
+            failures.append({"audioname": name, "reason": "no codec frames"})
+            continue
+        if max_frames is not None and item.shape[1] > max_frames:
+            failures.append(
+                {"audioname": name, "reason": f"longer than max_frames={max_frames}", "frames": item.shape[1]}
+            )
+            continue
+        if features == "centroids":
+            inputs = centroids[item[0]]
+        elif features == "ssl-features":
+            inputs = feature_source(name, item.shape[1])
+        else:
+            inputs = item
+        utterances.append(Utterance(name, row["dataset"], text, float(row["duration_s"]), item.shape[1], inputs))
+    return Split(split, utterances, failures)
+
+
+def load_centroids(tokens: TokenSet) -> np.ndarray:
+    """The k-means centroids an SSL token dataset keeps beside its tokens (``kmeans/<codec_id>/``)."""
+    from kodek.kmeans import artefact_dir, sha256
+
+    if tokens.spec.kind != "ssl-kmeans":
+        raise LMDataError(
+            f"adapter.input centroids needs an SSL k-means codec, not {tokens.codec_id} ({tokens.spec.kind})"
+        )
+    path = artefact_dir(tokens.root, tokens.codec_id) / "centroids.npy"
+    if not path.is_file():
+        raise LMDataError(f"{tokens.location}: no {path.relative_to(tokens.root)} beside the tokens")
+    expected = (tokens.meta.get("kmeans") or {}).get("sha256")
+    if expected and sha256(path) != expected:
+        raise LMDataError(f"{path}: not the centroids these tokens were made with (sha256 differs from codec.json)")
+    return np.load(path).astype(np.float32)
+
+
+def feature_dim(split: Split) -> int | None:
+    first = split.utterances[0].inputs if split.utterances else None
+    return None if first is None or first.dtype.kind in "iu" else int(first.shape[1])
+
+
+def attach_answers(split: Split, layout, tokenizer) -> None:
+    for utterance in split.utterances:
+        utterance.answer_ids = layout.answer_ids(tokenizer, utterance.text)
+
+
+def batches(
+    utterances: list[Utterance], batch_size: int, *, seed: int | None = None, epoch: int = 0
+) -> list[list[int]]:
+    """Length-bucketed batches of indices (similar lengths together: little padding).
+
+    With ``seed``, the batch order (and the order within equal lengths) is a function of (seed, epoch)
+    alone, so that a resumed run sees exactly the batches an uninterrupted one would have.
+    """
+    order = np.arange(len(utterances))
+    if seed is not None:
+        order = np.random.default_rng([seed, epoch]).permutation(len(utterances))
+    lengths = np.array([utterances[i].frames + 8 * len(utterances[i].answer_ids) for i in order])
+    ordered = order[np.argsort(-lengths, kind="stable")]
+    groups = [ordered[i : i + batch_size].tolist() for i in range(0, len(ordered), batch_size)]
+    if seed is not None:
+        shuffle = np.random.default_rng([seed, epoch, 1]).permutation(len(groups))
+        groups = [groups[i] for i in shuffle]
+    return groups
+
+
+def iterate(utterances: list[Utterance], groups: list[list[int]]) -> Iterator[list[Utterance]]:
+    for group in groups:
+        yield [utterances[i] for i in group]
+
+
+def ssl_feature_source(tokens: TokenSet, *, device: str = "cpu", token: str | bool | None = None, network=None):
+    """``(audioname, frames) -> [F, D]`` layer features of the SSL model behind an SSL k-means token set,
+    computed from the source audio the tokens were made from (the continuous-input ablation)."""
+    from kodek import audio
+    from kodek.codecs.ssl import MODELS, SslFeatures, build_model
+    from kodek.data.source import load_source
+
+    spec = tokens.spec
+    if spec.kind != "ssl-kmeans":
+        raise LMDataError(f"adapter.input ssl-features needs an SSL k-means codec, not {spec.id} ({spec.kind})")
+    model = MODELS[spec.options["model"]]
+    random_weights = bool(tokens.meta.get("random_weights"))
+    if network is None:
+        network = build_model(model, random_weights=random_weights, seed=int(tokens.meta.get("seed", 0)))
+    extract = SslFeatures(model, network.to(device), device, layer=int(spec.options["layer"]))
+    origin = tokens.meta.get("source", {})
+    data = origin.get("name", "sample") + (f":{origin['config']}" if origin.get("config") else "")
+    sources: dict[str, Any] = {}
+
+    def lookup(audioname: str) -> dict[str, Any]:
+        if not sources:
+            for split in tokens.splits:
+                dataset = load_source(data, split, token=token, revision=origin.get("revision") or "main").dataset
+                for index, name in enumerate(dataset["audioname"]):
+                    sources[name] = (dataset, index)
+        dataset, index = sources[audioname]
+        return dataset[index]
+
+    def features(audioname: str, frames: int) -> np.ndarray:
+        ref = lookup(audioname)["audio"]
+        wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], 16_000, name=audioname)
+        out = extract(wave[None, :], np.array([len(wave)]))[0]
+        if len(out) < frames:  # the tokens are the reference length: pad with the last frame
+            out = np.concatenate([out, np.repeat(out[-1:], frames - len(out), axis=0)])
+        return out[:frames].astype(np.float32)
+
+    return features

@@ -1,0 +1,220 @@
+"""``kodek lm eval``: transcript perplexity on the test split in the prior / init / trained conditions.
+
+- ``prior``: the prompt without audio: what the LLM expects of a transcript on its own;
+- ``init``: the seeded adapter before training (``init.safetensors`` of the run);
+- ``trained``: the adapter with the lowest validation NLL (``best.safetensors``).
+
+Per utterance the summed float32 NLL of the transcript tokens (and the end-of-turn
+token) is kept; PPL and bits per character are corpus-level ratios of sums. Greedy
+decoding gives CER/WER per condition as a sanity check (does the trained adapter
+make the LLM transcribe at all?). Results: ``<out>/<codec>/speechllm-<config>.json``
+and the per-utterance table beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kodek.errors import KodekError
+from kodek.lm import checkpoint as ckpt
+from kodek.lm.metrics import NORMALISATION, bits_per_char, error_rates, perplexity, utterance_error_rates
+
+log = logging.getLogger(__name__)
+
+TASK = "speechllm"
+CONDITIONS = ("prior", "init", "trained")
+LABELS = {
+    "ppl": ("Transcript perplexity", False),
+    "bpc": ("Bits per character", False),
+    "cer": ("CER of greedy transcripts", False),
+    "wer": ("WER of greedy transcripts", False),
+}
+
+
+class EvalError(KodekError, RuntimeError):
+    """A run that cannot be evaluated (unfinished, or trained for another codec or LLM)."""
+
+
+def results_name(config_name: str) -> str:
+    """One results file per LLM configuration: ``speechllm-<config>``."""
+    return f"{TASK}-{config_name}"
+
+
+def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Score the three conditions of ``run_dir`` on the eval split and write the results under ``out``."""
+    import pyarrow as pa
+
+    from kodek.metrics import results
+    from kodek.provenance import record
+    from kodek.tokenize import layout
+
+    config, run_dir, out = session.config, Path(run_dir), Path(out)
+    run = ckpt.read_run(run_dir)
+    if run.get("status") != "finished":
+        raise EvalError(f"{run_dir}: training has not finished (status {run.get('status')!r}); rerun kodek lm train")
+    split = session.load(config.eval.split, config.eval.limit)
+    if not split.utterances:
+        raise EvalError(f"{session.tokens.location}: no {config.eval.split} utterance has a transcript to score")
+    model = session.model(session.new_adapter(split), lora=config.lora.enabled)
+    model.eval()
+
+    scored: dict[str, np.ndarray] = {}
+    hypotheses: dict[str, list[str]] = {}
+    for condition in CONDITIONS:
+        if condition != "prior":
+            path = run_dir / (ckpt.INIT_FILE if condition == "init" else ckpt.BEST_FILE)
+            state, meta = ckpt.load_weights(path)
+            ckpt.check_weights_meta(
+                meta,
+                codec_id=session.tokens.codec_id,
+                llm_id=session.llm.id,
+                llm_revision=session.llm.revision,
+                where=path,
+            )
+            ckpt.load_trainable(model, state)
+        scored[condition] = _nll_sums(model, split, session, audio=condition != "prior", progress=progress)
+        if condition in config.eval.greedy_conditions:
+            hypotheses[condition] = _greedy(model, split, session, audio=condition != "prior", progress=progress)
+
+    tokens = np.array([len(u.answer_ids) for u in split.utterances])
+    chars = np.array([u.chars for u in split.utterances])
+    rows: dict[str, Any] = {
+        "audioname": [u.audioname for u in split.utterances],
+        "dataset": [u.subset for u in split.utterances],
+        "split": [split.name] * len(split.utterances),
+        "duration_s": [u.duration_s for u in split.utterances],
+        "ref_orig": [u.text for u in split.utterances],
+        "tokens": tokens.tolist(),
+        "chars": chars.tolist(),
+    }
+    for condition in CONDITIONS:
+        rows[f"nll_{condition}"] = scored[condition].tolist()
+        if condition in hypotheses:
+            rows[f"hyp_{condition}"] = hypotheses[condition]
+            pairs = zip(split.utterances, hypotheses[condition], strict=True)
+            rows[f"cer_{condition}"] = [utterance_error_rates(u.text, h)[0] for u, h in pairs]
+    layout.write_table(
+        pa.table(rows), out / session.tokens.codec_id / f"{results_name(config.name)}-utterances.parquet"
+    )
+
+    subsets = sorted({u.subset for u in split.utterances})
+    by_subset = {}
+    for subset in subsets:
+        keep = np.array([u.subset == subset for u in split.utterances])
+        by_subset[subset] = _metrics(scored, tokens, chars, keep, None, split)
+    every = np.ones(len(split.utterances), dtype=bool)
+    reasons = Counter(f["reason"] for f in split.failures)
+    source = session.tokens.meta.get("source", {})
+    data: dict[str, Any] = {
+        "schema_version": results.SCHEMA_VERSION,
+        "task": TASK,
+        "codec": session.tokens.spec.to_dict(),
+        "random_weights": session.random_weights,
+        "num_parameters": session.tokens.meta.get("num_parameters"),
+        "checkpoint_revision": session.tokens.meta.get("checkpoint_revision"),
+        "dataset": {
+            "name": source.get("name", "unknown"),
+            "config": source.get("config"),
+            "revision": source.get("revision"),
+            "split": split.name,
+            "utterances": len(split.utterances),
+            "hours": round(split.hours, 4),
+            "subsets": subsets,
+            "synthetic": source.get("name") == "sample",
+            "tokens": session.tokens.location,
+        },
+        "llm": {"id": session.llm.id, "revision": session.llm.revision},
+        "metrics": _metrics(scored, tokens, chars, every, hypotheses, split),
+        "by_subset": by_subset,
+        "failures": {
+            "count": len(split.failures),
+            "by_reason": dict(reasons),
+            "items": split.failures[: results.MAX_LISTED_FAILURES],
+        },
+        "adapter": {
+            "config": config.to_dict(),
+            "stack_factor": session.factor,
+            "window_ms": config.adapter.window_ms,
+            "llm_positions_per_s": round(session.tokens.spec.frame_rate / session.factor, 4),
+            "params": run.get("adapter_params"),
+            "trainable_params": run.get("trainable_params"),
+            "training": run.get("summary"),
+            "run": str(run_dir),
+        },
+        **record(),
+    }
+    path = results.write_results(out, data, results_name(config.name))
+    log.info("wrote %s", path)
+    return data
+
+
+def _metrics(scored, tokens, chars, keep, hypotheses, split) -> dict[str, Any]:
+    """Corpus PPL and BPC per condition over the utterances in ``keep`` (and CER/WER where decoded)."""
+    metrics: dict[str, Any] = {}
+    for name in ("ppl", "bpc"):
+        label, higher = LABELS[name]
+        values = {}
+        for condition in CONDITIONS:
+            total = float(scored[condition][keep].astype(np.float64).sum())
+            if name == "ppl":
+                values[condition] = perplexity(total, int(tokens[keep].sum()))
+            else:
+                values[condition] = bits_per_char(total, int(chars[keep].sum()))
+        metrics[name] = {"label": label, "higher_is_better": higher, **values}
+    if hypotheses:
+        references = [u.text for u in split.utterances]
+        for index, name in enumerate(("cer", "wer")):
+            label, higher = LABELS[name]
+            values = {
+                c: (error_rates(references, hypotheses[c])[index] if c in hypotheses else None) for c in CONDITIONS
+            }
+            metrics[name] = {"label": label, "higher_is_better": higher, "normalisation": NORMALISATION, **values}
+    return metrics
+
+
+def _nll_sums(model, split, session, *, audio: bool, progress: bool) -> np.ndarray:
+    """Summed float32 NLL per utterance, in the split's order."""
+    import torch
+
+    from kodek.lm.data import batches
+    from kodek.lm.model import collate
+
+    out = np.zeros(len(split.utterances), dtype=np.float64)
+    groups = batches(split.utterances, session.config.eval.batch_size)
+    with torch.no_grad():
+        for group in _bar(groups, "NLL " + ("audio" if audio else "prior"), progress):
+            batch = collate([split.utterances[i] for i in group], session.layout, session.factor, audio=audio)
+            out[group] = model.nll_sums(batch.to(session.device)).double().cpu().numpy()
+    return out
+
+
+def _greedy(model, split, session, *, audio: bool, progress: bool) -> list[str]:
+    from kodek.lm.data import batches
+    from kodek.lm.model import collate
+
+    texts: list[str] = [""] * len(split.utterances)
+    groups = batches(split.utterances, session.config.eval.batch_size)
+    for group in _bar(groups, "greedy " + ("audio" if audio else "prior"), progress):
+        batch = collate(
+            [split.utterances[i] for i in group],
+            session.layout,
+            session.factor,
+            audio=audio,
+            answers=False,
+            pad_left=True,
+        )
+        decoded = model.generate(batch.to(session.device), session.llm.tokenizer, session.config.eval.max_new_tokens)
+        for index, text in zip(group, decoded, strict=True):
+            texts[index] = text
+    return texts
+
+
+def _bar(items: list, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="batch", disable=not enabled, leave=False)

@@ -1,0 +1,268 @@
+"""``kodek lm speech``: a speech-only LM on the codes, in bits per second of audio.
+
+Token perplexity does not compare across codecs (a 2-codebook 75 Hz stream and a
+32-codebook one predict different things), but the information an LM needs to
+encode a second of speech does: bits per second = sum of NLL (bits) over the test
+split's codes / its audio seconds. Three conditions:
+
+- ``uniform``: every code equally likely, log2(codebook size) per code: the codec's bitrate;
+- ``unigram``: per-codebook code frequencies of the train split (add-one smoothed);
+- ``trained``: a small causal transformer over frames (per-codebook embeddings summed
+  per frame in, one softmax per codebook out: the K codes of frame t are predicted
+  from frames < t), early-stopped on validation bits.
+
+Utterances longer than ``context_frames`` are cut into chunks that each start from
+scratch (nothing dropped; the chunk starts cost a few bits, the same for every
+codec with the same frame rate).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kodek.errors import KodekError
+
+log = logging.getLogger(__name__)
+
+TASK = "speech_lm"
+CONDITIONS = ("uniform", "unigram", "trained")
+
+
+class SpeechLMError(KodekError, RuntimeError):
+    """A token dataset the speech-only LM cannot train on."""
+
+
+@dataclass
+class Chunks:
+    """One split's codes as chunks of at most ``context`` frames."""
+
+    codes: list[np.ndarray]  # [K, F] int64 per chunk
+    owner: np.ndarray  # utterance index per chunk
+    seconds: float  # audio duration of the split
+    utterances: list[dict[str, Any]]  # audioname, dataset, duration_s, frames
+
+    @property
+    def codes_count(self) -> int:
+        return int(sum(c.size for c in self.codes))
+
+
+def load_chunks(tokens, split: str, context: int, limit: int | None = None) -> Chunks:
+    table, codes = tokens.codes(split)
+    rows = table.select(["audioname", "dataset", "duration_s", "num_frames"]).to_pylist()
+    if limit is not None:
+        rows, codes = rows[:limit], codes[:limit]
+    pieces, owner = [], []
+    for index, item in enumerate(codes):
+        for start in range(0, item.shape[1], context):
+            pieces.append(item[:, start : start + context])
+            owner.append(index)
+    return Chunks(pieces, np.array(owner, dtype=np.int64), float(sum(r["duration_s"] for r in rows)), rows)
+
+
+def build_code_lm(codebook_sizes: tuple[int, ...], *, dim: int, layers: int, heads: int, context: int, seed: int):
+    """A Llama-architecture decoder over frames, with per-codebook input tables and output heads."""
+    import torch
+    from torch import nn
+    from transformers import LlamaConfig, LlamaModel
+
+    class CodeLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in codebook_sizes)
+            self.start = nn.Parameter(torch.zeros(dim))
+            config = LlamaConfig(
+                vocab_size=1,  # inputs_embeds only
+                hidden_size=dim,
+                intermediate_size=4 * dim,
+                num_hidden_layers=layers,
+                num_attention_heads=heads,
+                num_key_value_heads=heads,
+                max_position_embeddings=context + 1,
+                bos_token_id=None,
+                eos_token_id=None,
+                pad_token_id=None,
+            )
+            self.decoder = LlamaModel(config)
+            self.heads = nn.ModuleList(nn.Linear(dim, size) for size in codebook_sizes)
+
+        def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            """``[B, K, F]`` -> summed NLL (nats) per item; frame t is predicted from frames < t."""
+            batch, _, frames = codes.shape
+            embedded = sum(table(codes[:, k]) for k, table in enumerate(self.tables))
+            inputs = torch.cat([self.start.expand(batch, 1, dim), embedded[:, :-1]], dim=1)
+            mask = (torch.arange(frames, device=codes.device)[None, :] < lengths[:, None]).long()
+            hidden = self.decoder(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
+            nll = torch.zeros(batch, device=codes.device)
+            for k, head in enumerate(self.heads):
+                logits = head(hidden).float()
+                token = nn.functional.cross_entropy(logits.transpose(1, 2), codes[:, k], reduction="none")
+                nll = nll + (token * mask).sum(dim=1)
+            return nll
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CodeLM()
+
+
+def unigram_bits(train: Chunks, test: Chunks, sizes: tuple[int, ...]) -> float:
+    """Bits of the test codes under per-codebook add-one-smoothed frequencies of the train codes."""
+    bits = 0.0
+    for k, size in enumerate(sizes):
+        counts = np.ones(size, dtype=np.float64)
+        for chunk in train.codes:
+            counts += np.bincount(chunk[k], minlength=size)[:size]
+        logp = np.log2(counts / counts.sum())
+        bits -= float(sum(logp[chunk[k]].sum() for chunk in test.codes))
+    return bits
+
+
+def train_and_score(
+    tokens,
+    out: Path,
+    config,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the speech-only LM on train (select on validation), score test; write ``<out>/<codec>/speech_lm.json``."""
+    import torch
+
+    from kodek.metrics import results
+    from kodek.provenance import record
+
+    cfg = config.speech_lm
+    spec = tokens.spec
+    sizes = spec.codebook_sizes
+    started = time.perf_counter()
+    splits = {
+        name: load_chunks(tokens, name, cfg.context_frames, cfg.limit) for name in ("train", "validation", "test")
+    }
+    for name, chunks in splits.items():
+        if not chunks.codes:
+            raise SpeechLMError(f"{tokens.location}: {spec.id} has no {name} codes (tokenize train, validation, test)")
+    model = build_code_lm(
+        sizes, dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, context=cfg.context_frames, seed=cfg.seed
+    ).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    rng = np.random.default_rng(cfg.seed)
+    best, best_state, bad, step, history = math.inf, None, 0, 0, []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.max_steps, desc=f"{spec.id} speech LM", unit="step", disable=not progress)
+    while step < cfg.max_steps and bad < cfg.patience:
+        order = rng.permutation(len(splits["train"].codes))
+        for start in range(0, len(order), cfg.batch_size):
+            model.train()
+            codes, lengths = _pad([splits["train"].codes[i] for i in order[start : start + cfg.batch_size]])
+            nll = model(codes.to(device), lengths.to(device))
+            loss = nll.sum() / (lengths.sum() * len(sizes))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                bits = _bits(model, splits["validation"], cfg.batch_size, device).sum()
+                history.append({"step": step, "validation_bits_per_s": bits / splits["validation"].seconds})
+                if bits < best - 1e-6:
+                    best, bad = bits, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad += 1
+            if step >= cfg.max_steps or bad >= cfg.patience:
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    test = splits["test"]
+    per_chunk = _bits(model, test, cfg.batch_size, device)
+    per_utterance = np.bincount(test.owner, weights=per_chunk, minlength=len(test.utterances))
+    trained = float(per_chunk.sum())
+    unigram = unigram_bits(splits["train"], test, sizes)
+    uniform = float(sum(math.log2(size) for size in sizes)) * sum(chunk.shape[1] for chunk in test.codes)
+    values = {"uniform": uniform, "unigram": unigram, "trained": trained}
+    metrics = {
+        "bits_per_second": {
+            "label": "Bits per second of audio",
+            "higher_is_better": False,
+            **{c: v / test.seconds for c, v in values.items()},
+        },
+        "code_ppl": {
+            "label": "Perplexity per code",
+            "higher_is_better": False,
+            **{c: 2 ** (v / test.codes_count) for c, v in values.items()},
+        },
+    }
+    by_subset = {}
+    subsets = np.array([u["dataset"] for u in test.utterances])
+    seconds = np.array([u["duration_s"] for u in test.utterances])
+    for subset in sorted(set(subsets)):
+        keep = subsets == subset
+        bits = float(per_utterance[keep].sum() / seconds[keep].sum())
+        by_subset[subset] = {"bits_per_second": {"label": "Bits per second of audio", "trained": bits}}
+    source = tokens.meta.get("source", {})
+    data = {
+        "schema_version": results.SCHEMA_VERSION,
+        "task": TASK,
+        "codec": spec.to_dict(),
+        "random_weights": bool(tokens.meta.get("random_weights")),
+        "num_parameters": tokens.meta.get("num_parameters"),
+        "checkpoint_revision": tokens.meta.get("checkpoint_revision"),
+        "dataset": {
+            "name": source.get("name", "unknown"),
+            "config": source.get("config"),
+            "revision": source.get("revision"),
+            "split": "test",
+            "utterances": len(test.utterances),
+            "hours": round(test.seconds / 3600, 4),
+            "subsets": sorted(set(subsets.tolist())),
+            "synthetic": source.get("name") == "sample",
+            "tokens": tokens.location,
+        },
+        "metrics": metrics,
+        "by_subset": by_subset,
+        "failures": {"count": 0, "by_reason": {}, "items": []},
+        "speech_lm": {
+            "config": dict(vars(cfg)),
+            "params": sum(p.numel() for p in model.parameters()),
+            "steps": step,
+            "history": history,
+            "train_codes": splits["train"].codes_count,
+            "wall_s": round(time.perf_counter() - started, 1),
+        },
+        **record(),
+    }
+    results.write_results(out, data)
+    return data
+
+
+def _pad(items: list[np.ndarray]):
+    import torch
+
+    lengths = torch.tensor([item.shape[1] for item in items])
+    codes = np.zeros((len(items), items[0].shape[0], int(lengths.max())), dtype=np.int64)
+    for row, item in zip(codes, items, strict=True):
+        row[:, : item.shape[1]] = item
+    return torch.from_numpy(codes), lengths
+
+
+def _bits(model, chunks: Chunks, batch_size: int, device: str) -> np.ndarray:
+    """Bits per chunk (float64 sums of float32 NLL)."""
+    import torch
+
+    model.eval()
+    out = np.zeros(len(chunks.codes))
+    with torch.no_grad():
+        for start in range(0, len(chunks.codes), batch_size):
+            codes, lengths = _pad(chunks.codes[start : start + batch_size])
+            nll = model(codes.to(device), lengths.to(device)).double().cpu().numpy()
+            out[start : start + len(nll)] = nll / math.log(2)
+    return out
