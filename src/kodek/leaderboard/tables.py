@@ -369,11 +369,19 @@ def speechllm_board(results: Iterable[dict[str, Any]], llm: str | None = None) -
                 Column(f"{LLM_LABELS[name]} ↓ {condition}", "metric", name, condition, False, condition != "prior")
             )
     columns += FACT_COLUMNS
+    chosen = sorted(chosen, key=lambda d: (d["codec"]["id"], d["llm"]["id"]))
+    return _codec_board(chosen, columns, params, with_llm=llm is None)
+
+
+def _codec_board(
+    chosen: list[dict[str, Any]], columns: list[Column], params: dict[str, Any], *, with_llm: bool = False
+) -> Board:
+    """One row per results file: its metric cells (per column condition) and the codec's facts."""
     cells: dict[str, dict[str, tuple[Any, str]]] = {}
     rows: dict[str, dict[str, Any]] = {}
-    for data in sorted(chosen, key=lambda d: (d["codec"]["id"], d["llm"]["id"])):
-        codec_id, llm_id = data["codec"]["id"], data["llm"]["id"]
-        key = codec_id if llm is not None else f"{codec_id} | {llm_id}"
+    for data in chosen:
+        codec_id, llm_id = data["codec"]["id"], (data.get("llm") or {}).get("id", "")
+        key = f"{codec_id} | {llm_id}" if with_llm else codec_id
         cell: dict[str, tuple[Any, str]] = {"Codec": (codec_id, codec_id), "LLM": (llm_id, llm_id)}
         for column in columns:
             if column.kind == "metric":
@@ -394,19 +402,7 @@ def speech_lm_board(results: Iterable[dict[str, Any]]) -> Board:
         columns.append(Column(f"bits/s ↓ {condition}", "metric", "bits_per_second", condition, False, True))
     columns.append(Column("code PPL ↓ trained", "metric", "code_ppl", "trained", False, False))
     columns += FACT_COLUMNS
-    cells: dict[str, dict[str, tuple[Any, str]]] = {}
-    rows: dict[str, dict[str, Any]] = {}
-    for data in sorted(for_task(results, "speech_lm"), key=lambda d: d["codec"]["id"]):
-        codec_id = data["codec"]["id"]
-        cell: dict[str, tuple[Any, str]] = {"Codec": (codec_id, codec_id)}
-        for column in columns[1:]:
-            if column.kind == "metric":
-                cell[column.key] = metric_cell(data["metrics"].get(column.metric), column.condition)
-        count = data.get("num_parameters")
-        cell.update(fact_cells(data, count if count is not None else params.get(codec_id)))
-        cells[codec_id] = cell
-        rows[codec_id] = row_facts(data)
-    return _board(cells, columns, rows)
+    return _codec_board(sorted(for_task(results, "speech_lm"), key=lambda d: d["codec"]["id"]), columns, params)
 
 
 # -- per-subset breakdown ----------------------------------------------------------------------------------

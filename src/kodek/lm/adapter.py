@@ -11,6 +11,7 @@ at the scale its text embeddings have.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -113,23 +114,9 @@ class SpeechAdapter(nn.Module):
         return self.projector(stacked), counts
 
 
-def build_adapter(
-    config: AdapterConfig,
-    *,
-    factor: int,
-    llm_hidden: int,
-    codebook_sizes: Sequence[int] | None = None,
-    feature_dim: int | None = None,
-    out_scale: float = 1.0,
-) -> SpeechAdapter:
-    """The adapter with weights drawn from ``config.seed`` alone (this is the `init` condition's adapter)."""
+def build_adapter(config: AdapterConfig, **kwargs: Any) -> SpeechAdapter:
+    """The adapter with weights drawn from ``config.seed`` alone (this is the `init` condition's adapter);
+    ``kwargs`` are :class:`SpeechAdapter`'s."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return SpeechAdapter(
-            config,
-            factor=factor,
-            llm_hidden=llm_hidden,
-            codebook_sizes=codebook_sizes,
-            feature_dim=feature_dim,
-            out_scale=out_scale,
-        )
+        return SpeechAdapter(config, **kwargs)
