@@ -184,3 +184,33 @@ def test_kmeans_fit_command_line(tmp_path, capsys):
 def test_real_hubert_checkpoint_loads():
     network = build_model(MODELS["hubert-base"], random_weights=False)
     assert network.config.num_hidden_layers == 12 and network.config.hidden_size == 768
+
+
+@pytest.mark.parametrize("adapter_input", ["codes", "centroids", "ssl-features"])
+def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(tmp_path, codec, adapter_input):
+    """The SpeechLLM's SSL ablations: k-means centroids or the SSL layer's features instead of code embeddings."""
+    from kodek.data.source import load_source
+    from kodek.lm.config import load_config
+    from kodek.lm.evaluation import evaluate
+    from kodek.lm.session import open_session
+    from kodek.lm.train import train
+
+    for split in ("train", "validation", "test"):
+        tokenize(codec, load_source("sample", split), tmp_path / "tokens", limit=4, progress=False)
+    config = load_config("tiny-test", {"adapter.input": adapter_input, "training.max_steps": 2})
+    session = open_session(config, str(tmp_path / "tokens"), CODEC)
+    split = session.load("train")
+    first = split.utterances[0]
+    if adapter_input == "codes":
+        assert first.inputs.shape == (1, first.frames)
+    else:  # one 768-d vector per 50 Hz frame (a centroid, or the layer's own feature)
+        assert first.inputs.shape == (first.frames, 768) and first.inputs.dtype == np.float32
+    if adapter_input == "centroids":
+        centroids = np.load(tmp_path / "tokens/kmeans" / CODEC / "centroids.npy")
+        codes = open_tokens(tmp_path / "tokens", CODEC).codes("train")[1][0][0]
+        np.testing.assert_array_equal(first.inputs, centroids[codes])
+    train(session, tmp_path / "run", progress=False)
+    data = evaluate(session, tmp_path / "run", tmp_path / "results", progress=False)
+    assert data["adapter"]["config"]["adapter"]["input"] == adapter_input
+    assert data["adapter"]["stack_factor"] == 4  # 50 Hz x 80 ms
+    assert all(data["metrics"]["ppl"][c] > 1 for c in ("prior", "init", "trained"))

@@ -18,7 +18,8 @@ def demo(tmp_path_factory, hub):
     out = tmp_path_factory.mktemp("demo")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = run_demo(out, codecs=["identity-16khz", "opus-6kbps", "encodec-24khz-6kbps"], workers=2)
+        codecs = ["identity-16khz", "opus-6kbps", "encodec-24khz-6kbps", "hubert-base-l9-k500"]
+        code = run_demo(out, codecs=codecs, workers=2)
     assert code == 0
     return out, printed.getvalue()
 
@@ -32,8 +33,13 @@ def test_demo_scores_offline_codecs_and_reports_skips(demo):
     demo_out, printed = demo
     assert (demo_out / "results" / "opus-6kbps" / "reconstruction.json").is_file()
     assert "identity-16khz" in printed and "opus-6kbps" in printed
-    assert "Not run here: 1 codecs" in printed and "encodec-24khz-6kbps: weights facebook/encodec_24khz@" in printed
+    assert "Not run here: 2 codecs" in printed and "encodec-24khz-6kbps: weights facebook/encodec_24khz@" in printed
     assert "kodek tokenize --codec CODEC_ID --data bigos" in printed
+    kmeans = printed.split("without a fitted k-means quantiser")[1]
+    assert kmeans.splitlines()[1].strip() == "- hubert-base-l9-k500" and "kodek kmeans fit" in kmeans
+    # A metric whose model is not available is listed with its reason, not printed as an empty column.
+    table = printed.split("Reconstruction quality")[1].split("\n\n")[1]
+    assert "PESQ" in table and "missing" not in table
     assert "make leaderboard" in printed
 
 

@@ -21,19 +21,26 @@ class Skipped:
     codec_id: str
     reason: str
     runnable_elsewhere: bool  # weights or an extra missing here, as opposed to unsupported
+    needs_kmeans: bool = False  # an SSL tokenizer whose k-means quantiser has not been fitted
 
 
 def _print_skipped(skipped: list[Skipped]) -> None:
     if not skipped:
         return
     print(f"\nNot run here: {len(skipped)} codecs (listed, not dropped)")
-    elsewhere = [s for s in skipped if s.runnable_elsewhere]
+    elsewhere = [s for s in skipped if s.runnable_elsewhere and not s.needs_kmeans]
     if elsewhere:
         print("  Runnable where the Hugging Face Hub is reachable (or the extra is installed):")
         for item in elsewhere:
             print(f"  - {item.codec_id}: {item.reason}")
         print("    e.g. kodek tokenize --codec CODEC_ID --data bigos --split test --out TOKENS")
         print("         kodek score --tokens TOKENS --codec CODEC_ID --out RESULTS")
+    kmeans = [s.codec_id for s in skipped if s.needs_kmeans]
+    if kmeans:
+        print("  SSL tokenizers without a fitted k-means quantiser (and the SSL model's weights):")
+        print(f"  - {', '.join(kmeans)}")
+        print("    fit one on Polish audio: kodek kmeans fit --codec CODEC_ID --data bigos --split train --out DIR")
+        print("    then: kodek tokenize --codec CODEC_ID --kmeans DIR --data bigos --split test --out TOKENS")
     unsupported = [s for s in skipped if not s.runnable_elsewhere]
     if unsupported:
         print("  Not supported by kodek's environment:")
@@ -71,6 +78,9 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         if codecs and spec.id not in codecs:
             continue
         state = availability(entry)
+        if state.status == "needs-kmeans":
+            skipped.append(Skipped(spec.id, state.reason, True, needs_kmeans=True))
+            continue
         if state.status in ("unsupported", "needs-extra"):
             skipped.append(Skipped(spec.id, state.reason, state.status == "needs-extra"))
             continue
@@ -94,7 +104,9 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         "\nReconstruction quality on the bundled Polish sample (synthetic speech, "
         f"{len(source.dataset)} utterances, split {split}):\n"
     )
-    print(table.to_string(index=False) if len(table) else "(no codec could run)")
+    # Columns missing for every codec (their model is not available here) are listed below, not printed empty.
+    empty = [c for c in table.columns if len(table) and table[c].astype(str).str.startswith("missing").all()]
+    print(table.drop(columns=empty).to_string(index=False) if len(table) else "(no codec could run)")
     _print_unavailable_metrics([r for r in loaded.results if r["codec"]["id"] in done])
     _print_skipped(skipped)
     print(f"\nTokens: {tokens_dir}\nResults: {results_dir}")
