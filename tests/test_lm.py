@@ -254,6 +254,17 @@ def test_results_validate_and_the_leaderboard_renders_them(trained_run):
     assert data["llm"]["id"] == "tiny-random" and data["llm"]["revision"]
     assert data["random_weights"] is True  # the tiny LLM: a pipeline check, never a score
     assert set(data["by_subset"]) == {"toy-0", "toy-1"}
+    # Greedy CER/WER pool all edits over all reference units, as jiwer does over the whole corpus.
+    import jiwer
+
+    from kodek.metrics.text import normalise
+
+    table = pa.parquet.read_table(results / TOY_ID / "speechllm-tiny-utterances.parquet").to_pydict()
+    for condition in ("prior", "init", "trained"):
+        refs = [normalise(t) for t in table["ref_orig"]]
+        hyps = [normalise(h) for h in table[f"hyp_{condition}"]]
+        assert data["metrics"]["cer"][condition] == pytest.approx(jiwer.cer(refs, hyps))
+        assert data["metrics"]["wer"][condition] == pytest.approx(jiwer.wer(refs, hyps))
     board = tables.speechllm_board(loaded.results, "tiny-random")
     assert board.values.loc[TOY_ID, "PPL ↓ trained"] == pytest.approx(data["metrics"]["ppl"]["trained"])
     assert board.values.loc[TOY_ID, "BPC ↓ prior"] == pytest.approx(data["metrics"]["bpc"]["prior"])
@@ -405,7 +416,8 @@ def test_bench_lm_reports_throughput_and_the_adapter_overhead(toy_tokens, capsys
 
     args = ["bench", "lm", "--codec", TOY_ID, "--tokens", str(toy_tokens), "--config", "tiny-test", "--json"]
     assert main([*args, "--repeat", "1"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n") :])  # libraries may print a line of their own first
     assert report["adapter_step_s"] > 0 and report["llm_forward_backward_s"] > 0
     assert report["adapter_overhead"] == pytest.approx(
         report["adapter_step_s"] / report["llm_forward_backward_s"], rel=0.01

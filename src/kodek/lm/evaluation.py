@@ -22,7 +22,7 @@ import numpy as np
 
 from kodek.errors import KodekError
 from kodek.lm import checkpoint as ckpt
-from kodek.lm.metrics import NORMALISATION, bits_per_char, error_rates, perplexity, utterance_error_rates
+from kodek.lm.metrics import NORMALISATION, bits_per_char, perplexity, pooled, utterance_error_rates
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,15 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
         "tokens": tokens.tolist(),
         "chars": chars.tolist(),
     }
+    rates = {  # per condition decoded: one (CER, WER) pair per utterance
+        c: [utterance_error_rates(u.text, h) for u, h in zip(split.utterances, hyps, strict=True)]
+        for c, hyps in hypotheses.items()
+    }
     for condition in CONDITIONS:
         rows[f"nll_{condition}"] = scored[condition].tolist()
         if condition in hypotheses:
             rows[f"hyp_{condition}"] = hypotheses[condition]
-            pairs = zip(split.utterances, hypotheses[condition], strict=True)
-            rows[f"cer_{condition}"] = [utterance_error_rates(u.text, h)[0] for u, h in pairs]
+            rows[f"cer_{condition}"] = [None if cer is None else cer.rate for cer, _ in rates[condition]]
     layout.write_table(
         pa.table(rows), out / session.tokens.codec_id / f"{results_name(config.name)}-utterances.parquet"
     )
@@ -106,7 +109,7 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     by_subset = {}
     for subset in subsets:
         keep = np.array([u.subset == subset for u in split.utterances])
-        by_subset[subset] = _metrics(scored, tokens, chars, keep, None, split)
+        by_subset[subset] = _metrics(scored, tokens, chars, keep, {})
     every = np.ones(len(split.utterances), dtype=bool)
     reasons = Counter(f["reason"] for f in split.failures)
     source = session.tokens.meta.get("source", {})
@@ -129,7 +132,7 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
             "tokens": session.tokens.location,
         },
         "llm": {"id": session.llm.id, "revision": session.llm.revision},
-        "metrics": _metrics(scored, tokens, chars, every, hypotheses, split),
+        "metrics": _metrics(scored, tokens, chars, every, rates),
         "by_subset": by_subset,
         "failures": {
             "count": len(split.failures),
@@ -153,8 +156,8 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     return data
 
 
-def _metrics(scored, tokens, chars, keep, hypotheses, split) -> dict[str, Any]:
-    """Corpus PPL and BPC per condition over the utterances in ``keep`` (and CER/WER where decoded)."""
+def _metrics(scored, tokens, chars, keep, rates) -> dict[str, Any]:
+    """Corpus PPL and BPC per condition over the utterances in ``keep``, and pooled CER/WER where decoded."""
     metrics: dict[str, Any] = {}
     for name in ("ppl", "bpc"):
         label, higher = LABELS[name]
@@ -166,13 +169,10 @@ def _metrics(scored, tokens, chars, keep, hypotheses, split) -> dict[str, Any]:
             else:
                 values[condition] = bits_per_char(total, int(chars[keep].sum()))
         metrics[name] = {"label": label, "higher_is_better": higher, **values}
-    if hypotheses:
-        references = [u.text for u in split.utterances]
+    if rates:
         for index, name in enumerate(("cer", "wer")):
             label, higher = LABELS[name]
-            values = {
-                c: (error_rates(references, hypotheses[c])[index] if c in hypotheses else None) for c in CONDITIONS
-            }
+            values = {c: pooled([r[index] for r in rates[c]]) if c in rates else None for c in CONDITIONS}
             metrics[name] = {"label": label, "higher_is_better": higher, "normalisation": NORMALISATION, **values}
     return metrics
 

@@ -11,11 +11,11 @@ so LLMs with different tokenizers compare.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Sequence
 
-NORMALISATION = "lowercase, punctuation removed, whitespace collapsed; diacritics kept"
+from kodek.metrics.text import ErrorRate, MetricUnavailable, char_errors, word_errors
+
+NORMALISATION = "all"  # kodek.metrics.text: tags and punctuation removed, lowercased; diacritics kept
 
 
 def perplexity(nll_sum: float, tokens: int) -> float | None:
@@ -26,24 +26,16 @@ def bits_per_char(nll_sum: float, chars: int) -> float | None:
     return nll_sum / (math.log(2) * chars) if chars else None
 
 
-def normalise(text: str) -> str:
-    """Lowercase, drop punctuation and symbols, collapse spaces; Polish letters stay as they are."""
-    text = unicodedata.normalize("NFC", text).lower()
-    text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[float | None, float | None]:
-    """Corpus CER and WER (total edits / total reference characters or words) after :func:`normalise`."""
-    import jiwer
-
-    pairs = [(normalise(r), normalise(h)) for r, h in zip(references, hypotheses, strict=True)]
-    pairs = [(r, h) for r, h in pairs if r]
-    if not pairs:
+def utterance_error_rates(reference: str, hypothesis: str) -> tuple[ErrorRate | None, ErrorRate | None]:
+    """CER and WER of one greedy transcript (None where the reference is empty after normalisation)."""
+    try:
+        return char_errors(reference, hypothesis, NORMALISATION), word_errors(reference, hypothesis, NORMALISATION)
+    except MetricUnavailable:
         return None, None
-    refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
-    return float(jiwer.cer(refs, hyps)), float(jiwer.wer(refs, hyps))
 
 
-def utterance_error_rates(reference: str, hypothesis: str) -> tuple[float | None, float | None]:
-    return error_rates([reference], [hypothesis])
+def pooled(rates: Sequence[ErrorRate | None]) -> float | None:
+    """Corpus error rate: all edits over all reference units (not a mean of per-utterance rates)."""
+    present = [r for r in rates if r is not None]
+    length = sum(r.length for r in present)
+    return sum(r.errors for r in present) / length if length else None
