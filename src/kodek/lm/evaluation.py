@@ -112,25 +112,10 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
         by_subset[subset] = _metrics(scored, tokens, chars, keep, {})
     every = np.ones(len(split.utterances), dtype=bool)
     reasons = Counter(f["reason"] for f in split.failures)
-    source = session.tokens.meta.get("source", {})
+    info = results.token_dataset_info(session.tokens, split.name, len(split.utterances), split.hours * 3600, subsets)
     data: dict[str, Any] = {
-        "schema_version": results.SCHEMA_VERSION,
-        "task": TASK,
-        "codec": session.tokens.spec.to_dict(),
-        "random_weights": session.random_weights,
-        "num_parameters": session.tokens.meta.get("num_parameters"),
-        "checkpoint_revision": session.tokens.meta.get("checkpoint_revision"),
-        "dataset": {
-            "name": source.get("name", "unknown"),
-            "config": source.get("config"),
-            "revision": source.get("revision"),
-            "split": split.name,
-            "utterances": len(split.utterances),
-            "hours": round(split.hours, 4),
-            "subsets": subsets,
-            "synthetic": source.get("name") == "sample",
-            "tokens": session.tokens.location,
-        },
+        **results.header(TASK, session.tokens, info),
+        "random_weights": session.random_weights,  # random-weight tokens, or a random LLM
         "llm": {"id": session.llm.id, "revision": session.llm.revision},
         "metrics": _metrics(scored, tokens, chars, every, rates),
         "by_subset": by_subset,

@@ -53,7 +53,7 @@ def collate(
 ) -> Batch:
     """Token ids, masks and labels of a batch (CPU). ``audio=False`` keeps the prompt but splices no audio
     (the prior condition); ``answers=False`` stops at the start of the answer (generation, left padded)."""
-    inputs = _pad_inputs([u.inputs for u in utterances])
+    inputs = pad_inputs([u.inputs for u in utterances])
     frames = torch.tensor([u.frames for u in utterances])
     counts = [-(-u.frames // factor) if audio else 0 for u in utterances]
     answer = [u.answer_ids if answers else [] for u in utterances]
@@ -80,7 +80,8 @@ def collate(
     return Batch(inputs, frames, text_ids, audio_mask, attention, labels, torch.tensor(counts))
 
 
-def _pad_inputs(items: list[np.ndarray]) -> torch.Tensor:
+def pad_inputs(items: list[np.ndarray]) -> torch.Tensor:
+    """Codes ``[K, F]`` -> ``[B, K, Fmax]`` int64, or features ``[F, D]`` -> ``[B, Fmax, D]``; zeros after each item."""
     if items[0].dtype.kind in "iu":  # codes [K, F]
         out = np.zeros((len(items), items[0].shape[0], max(i.shape[1] for i in items)), dtype=np.int64)
         for row, item in zip(out, items, strict=True):

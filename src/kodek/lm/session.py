@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from kodek.lm.config import LMConfig, stack_factor
@@ -67,6 +68,13 @@ class Session:
 
         llm = apply_lora(self.llm.model, self.config) if lora else self.llm.model
         return SpeechLLM(adapter, llm, self.layout).to(self.device)
+
+    @cached_property
+    def tokenizer_fingerprint(self) -> str:
+        """sha256 of the LLM tokenizer's vocabulary (once per session: a real LLM's vocabulary is large)."""
+        from kodek.lm.llm import tokenizer_fingerprint
+
+        return tokenizer_fingerprint(self.llm.tokenizer)
 
     def describe_llm(self) -> dict[str, Any]:
         return self.llm.describe()

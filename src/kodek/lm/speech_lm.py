@@ -208,25 +208,9 @@ def train_and_score(
         keep = subsets == subset
         bits = float(per_utterance[keep].sum() / seconds[keep].sum())
         by_subset[subset] = {"bits_per_second": {"label": "Bits per second of audio", "trained": bits}}
-    source = tokens.meta.get("source", {})
+    info = results.token_dataset_info(tokens, "test", len(test.utterances), test.seconds, sorted(set(subsets.tolist())))
     data = {
-        "schema_version": results.SCHEMA_VERSION,
-        "task": TASK,
-        "codec": spec.to_dict(),
-        "random_weights": bool(tokens.meta.get("random_weights")),
-        "num_parameters": tokens.meta.get("num_parameters"),
-        "checkpoint_revision": tokens.meta.get("checkpoint_revision"),
-        "dataset": {
-            "name": source.get("name", "unknown"),
-            "config": source.get("config"),
-            "revision": source.get("revision"),
-            "split": "test",
-            "utterances": len(test.utterances),
-            "hours": round(test.seconds / 3600, 4),
-            "subsets": sorted(set(subsets.tolist())),
-            "synthetic": source.get("name") == "sample",
-            "tokens": tokens.location,
-        },
+        **results.header(TASK, tokens, info),
         "metrics": metrics,
         "by_subset": by_subset,
         "failures": {"count": 0, "by_reason": {}, "items": []},
@@ -247,11 +231,9 @@ def train_and_score(
 def _pad(items: list[np.ndarray]):
     import torch
 
-    lengths = torch.tensor([item.shape[1] for item in items])
-    codes = np.zeros((len(items), items[0].shape[0], int(lengths.max())), dtype=np.int64)
-    for row, item in zip(codes, items, strict=True):
-        row[:, : item.shape[1]] = item
-    return torch.from_numpy(codes), lengths
+    from kodek.lm.model import pad_inputs
+
+    return pad_inputs(items), torch.tensor([item.shape[1] for item in items])
 
 
 def _bits(model, chunks: Chunks, batch_size: int, device: str) -> np.ndarray:

@@ -76,17 +76,11 @@ def _fingerprint(session, train, validation) -> str:
         "config": session.config.to_dict(),
         "codec": session.tokens.spec.to_dict(),
         "llm": [session.llm.id, session.llm.revision],
-        "tokenizer": _tokenizer_fingerprint(session),
+        "tokenizer": session.tokenizer_fingerprint,
         "train": [u.audioname for u in train.utterances],
         "validation": [u.audioname for u in validation.utterances],
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _tokenizer_fingerprint(session) -> str:
-    from kodek.lm.llm import tokenizer_fingerprint
-
-    return tokenizer_fingerprint(session.llm.tokenizer)
 
 
 def weights_meta(session, run_dir: Path, **extra: Any) -> dict[str, Any]:
@@ -96,7 +90,7 @@ def weights_meta(session, run_dir: Path, **extra: Any) -> dict[str, Any]:
         "codec_id": session.tokens.codec_id,
         "llm_id": session.llm.id,
         "llm_revision": session.llm.revision,
-        "tokenizer": _tokenizer_fingerprint(session),
+        "tokenizer": session.tokenizer_fingerprint,
         "config": session.config.to_dict(),
         "stack_factor": session.factor,
         "kodek_version": __version__,
@@ -289,7 +283,7 @@ def _new_run(session, run_dir: Path, fingerprint: str, model, train_split, valid
         "codec_random_weights": bool(session.tokens.meta.get("random_weights")),
         "tokens": {"location": session.tokens.location, "source": session.tokens.meta.get("source")},
         "llm": session.describe_llm(),
-        "tokenizer": _tokenizer_fingerprint(session),
+        "tokenizer": session.tokenizer_fingerprint,
         "config": session.config.to_dict(),
         "stack_factor": session.factor,
         "adapter_params": adapter_params,

@@ -29,6 +29,36 @@ def utterances_path(out: Path, codec_id: str, task: str) -> Path:
     return out / codec_id / f"{task}-utterances.parquet"
 
 
+def header(task: str, tokens, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The fields every results file starts with, from the token dataset (``TokenSet``) it measured."""
+    meta = tokens.meta
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task": task,
+        "codec": tokens.spec.to_dict(),
+        "random_weights": bool(meta.get("random_weights")),
+        "num_parameters": meta.get("num_parameters"),
+        "checkpoint_revision": meta.get("checkpoint_revision"),
+        "dataset": dataset,
+    }
+
+
+def token_dataset_info(tokens, split: str, utterances: int, seconds: float, subsets: list[str]) -> dict[str, Any]:
+    """``dataset`` of a results file measured on the tokens alone (no audio loaded): source facts from codec.json."""
+    source = tokens.meta.get("source", {})
+    return {
+        "name": source.get("name", "unknown"),
+        "config": source.get("config"),
+        "revision": source.get("revision"),
+        "split": split,
+        "utterances": utterances,
+        "hours": round(seconds / 3600, 4),
+        "subsets": subsets,
+        "synthetic": source.get("name") == "sample",
+        "tokens": tokens.location,
+    }
+
+
 def summarise(values: np.ndarray, missing: int) -> dict[str, Any]:
     """Statistics of the values present; ``missing`` counts utterances without one."""
     values = values[np.isfinite(values)]

@@ -196,13 +196,7 @@ def score(
     info["references_withheld"] = sum(not (r or "").strip() for r in references)
     infos = {name: metric_info(name) for name in metrics}
     data: dict[str, Any] = {
-        "schema_version": results.SCHEMA_VERSION,
-        "task": TASK,
-        "codec": spec.to_dict(),
-        "random_weights": bool(meta.get("random_weights")),
-        "num_parameters": meta.get("num_parameters"),
-        "checkpoint_revision": meta.get("checkpoint_revision"),
-        "dataset": info,
+        **results.header(TASK, tokens, info),
         "normalisation": normalisation,
     }
     if not spec.has_decoder:
