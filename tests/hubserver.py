@@ -113,6 +113,10 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.users = users or {}
         self.unhandled: list[str] = []  # "METHOD path" of requests no route matched
+        # Faults a test can switch on: every request answered with this HTTP status, or "drop" (the
+        # connection closed without an answer, as a server that went away); tokens answered with 401.
+        self.fault: int | str | None = None
+        self.refused_tokens: set[str] = set()
         self.lock = threading.RLock()
         self._counter = itertools.count(1)
         self._httpd = ThreadingHTTPServer((host, port), _handler(self))
@@ -244,6 +248,16 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def _dispatch(self, method: str) -> None:
+            if hub.fault == "drop":
+                self.close_connection = True
+                return
+            auth = self.headers.get("Authorization", "")
+            if isinstance(hub.fault, int) or auth[7:] in hub.refused_tokens:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status = hub.fault if isinstance(hub.fault, int) else 401
+                self._error(HubError(status, None, "Internal Error" if status >= 500 else "Invalid credentials"))
+                return
             parts = urlsplit(self.path)
             self.query = parse_qs(parts.query)
             length = int(self.headers.get("Content-Length") or 0)

@@ -15,6 +15,65 @@ class CliError(KodekError):
     """An error the user can fix: printed as one line, exit status 2."""
 
 
+DATA_HELP = "sample | bigos | bigos:CONFIG | folder:PATH (audio files + transcripts.tsv; see README)"
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (a negative --listen must not mean 'all but one')."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+# Arguments that name a folder kodek writes into, by subcommand (a file there is refused before any work).
+OUTPUT_FOLDERS = ("out", "results", "runs", "run")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    names = [n for n in OUTPUT_FOLDERS if isinstance(getattr(args, n, None), str)]
+    if args.command == "run-request":
+        names.append("tokens")
+    if args.command == "submit":  # its --out is the request file
+        names = []
+    for name in names:
+        path = Path(getattr(args, name))
+        if path.exists() and not path.is_dir():
+            raise CliError(f"--{name} {path}: is a file; name a folder (it is created if missing)")
+
+
+def _check_devices(args: argparse.Namespace) -> None:
+    """A CUDA device asked for where torch sees none is refused before any model is built."""
+    for name in ("device", "model_device"):
+        device = getattr(args, name, None)
+        if not isinstance(device, str) or not device.startswith("cuda"):
+            continue
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError(f"--{name.replace('_', '-')} {device}: no CUDA device here (torch sees none); use cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise CliError(f"--{name.replace('_', '-')} {device}: only {torch.cuda.device_count()} CUDA device(s)")
+
+
 def _codec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--random-weights",
@@ -449,13 +508,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("tokenize", help="encode a split into a token dataset (Hub layout)")
     tok.add_argument("--codec", required=True)
-    tok.add_argument("--data", default="sample", help="sample | bigos | bigos:CONFIG (default: sample)")
+    tok.add_argument("--data", default="sample", help=DATA_HELP + " (default: sample)")
     tok.add_argument("--split", nargs="+", default=["test"], help="one or more splits (default: test)")
     tok.add_argument("--out", required=True, help="output folder (Hub layout; shared by several codecs)")
     tok.add_argument("--shard", default="0/1", help="I/N: process shard I of N (array jobs)")
-    tok.add_argument("--batch-seconds", type=float, help="padded audio seconds per batch (default: by device)")
-    tok.add_argument("--max-batch", type=int, help="utterances per batch (default: 4 on CPU, 64 on GPU)")
-    tok.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
+    tok.add_argument(
+        "--batch-seconds", type=_positive_float, help="padded audio seconds per batch (default: by device)"
+    )
+    tok.add_argument("--max-batch", type=_count(1), help="utterances per batch (default: 4 on CPU, 64 on GPU)")
+    tok.add_argument(
+        "--limit", type=_count(1), help="only the first N utterances (smoke tests; a later full run completes them)"
+    )
     tok.add_argument("--revision", default="main", help="BIGOS-v2 revision")
     tok.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
     tok.add_argument("--kmeans", help="SSL codecs: folder or Hub dataset repo with kmeans/<codec_id>/centroids.npy")
@@ -485,14 +548,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="Polish transcript normalisation for WER/CER (diacritics always kept; default: all)",
     )
     sc.add_argument("--cache-dir", help="transcript/embedding cache (default: $KODEK_CACHE or ~/.cache/kodek)")
-    sc.add_argument("--workers", type=int, help="metric processes (default: all cores)")
+    sc.add_argument("--workers", type=_count(1), help="metric processes (default: all cores)")
     sc.add_argument("--device", default="cpu", help="torch device of the codec's decoder")
     sc.add_argument("--model-device", help="torch device of the speaker/ASR models (default: cuda if present)")
-    sc.add_argument("--limit", type=int)
+    sc.add_argument("--limit", type=_count(1))
     sc.add_argument("--revision", help="revision of a Hub token repo")
     sc.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
     sc.add_argument(
-        "--listen", type=int, default=3, help="keep the first N reconstructions as FLAC for the leaderboard (default 3)"
+        "--listen",
+        type=_count(0),
+        default=3,
+        help="keep the first N reconstructions as FLAC for the leaderboard (default 3)",
     )
     sc.set_defaults(func=cmd_score)
 
@@ -521,13 +587,13 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--pr", type=int, help="the pull request of --repo that holds the request")
     rr.add_argument("--results", required=True, help="results folder")
     rr.add_argument("--tokens", default="request-tokens", help="token folder (default: request-tokens)")
-    rr.add_argument("--data", default="bigos", help="sample | bigos | bigos:CONFIG (default: bigos)")
+    rr.add_argument("--data", default="bigos", help=DATA_HELP + " (default: bigos)")
     rr.add_argument("--split", default="test")
-    rr.add_argument("--limit", type=int, help="only the first N utterances (smoke tests)")
+    rr.add_argument("--limit", type=_count(1), help="only the first N utterances (smoke tests)")
     rr.add_argument("--install", action="store_true", help="pip install the requested package and version first")
     rr.add_argument("--publish", metavar="ORG/NAME", help="then upload the codec's results to this results repo")
-    rr.add_argument("--workers", type=int)
-    rr.add_argument("--listen", type=int, default=3, help="listening examples kept (default 3)")
+    rr.add_argument("--workers", type=_count(1))
+    rr.add_argument("--listen", type=_count(0), default=3, help="listening examples kept (default 3)")
     rr.add_argument("--random-weights", action="store_true", help="random weights (pipeline checks, never scores)")
     rr.add_argument("--seed", type=int, default=0)
     rr.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
@@ -544,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     bt = bench.add_parser("tokenize", help="pipeline vs pure forward, batched vs one-by-one")
     bt.add_argument("--codec", required=True)
-    bt.add_argument("--data", default="sample")
+    bt.add_argument("--data", default="sample", help=DATA_HELP + " (default: sample)")
     bt.add_argument("--split", default="test")
     bt.add_argument("--batch-seconds", type=float, help="default: by device, as kodek tokenize")
     bt.add_argument("--max-batch", type=int, help="default: by device, as kodek tokenize")
@@ -598,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--model", help="or the SSL model (hubert-base, mhubert-147, wav2vec2-base, xlsr-300m, ...)")
     kf.add_argument("--layer", type=int, help="transformer layer (default: the model's)")
     kf.add_argument("--k", type=int, default=500, help="number of clusters (default 500)")
-    kf.add_argument("--data", default="bigos", help="sample | bigos | bigos:CONFIG (default: bigos)")
+    kf.add_argument("--data", default="bigos", help=DATA_HELP + " (default: bigos)")
     kf.add_argument("--split", default="train")
     kf.add_argument("--max-hours", type=float, help="fit on a random subset of at most this much audio")
     kf.add_argument("--out", required=True, help="folder that receives kmeans/<codec_id>/")
@@ -636,6 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        _check_outputs(args)
+        _check_devices(args)
         return int(args.func(args) or 0)
     except KodekError as error:
         print(f"kodek: error: {error}", file=sys.stderr)

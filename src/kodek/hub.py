@@ -6,13 +6,19 @@ and is never printed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kodek.errors import KodekError
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+# The Hub's own rule for a namespace or a name: letters, digits, '-', '_', '.'; starting and ending with a
+# letter or digit; no '--' or '..'; at most 96 characters; a name never ends in '.git'.
+_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?"
+REPO_ID = re.compile(rf"^{_PART}/(?!.*\.git$){_PART}$")
 NEVER_PUBLISHED = [".kodek-work/**", "**/.kodek-work/**", ".kodek.lock", "**/.*.tmp-*"]
 
 
@@ -21,9 +27,56 @@ class HubError(KodekError, RuntimeError):
 
 
 def check_repo_id(repo: str) -> str:
-    if not REPO_ID.match(repo) or ".." in repo:
-        raise HubError(f"invalid Hub repo id {repo!r}: expected ORG/NAME")
+    if not REPO_ID.match(repo):
+        raise HubError(
+            f"invalid Hub repo id {repo!r}: expected ORG/NAME (letters, digits, '-', '_', '.'; "
+            "no '--' or '..', no leading or trailing '-' or '.', no '.git' at the end)"
+        )
     return repo
+
+
+def _transport_error() -> type[Exception]:
+    """The HTTP client's base error class (huggingface_hub's client raises it for connection failures)."""
+    try:
+        import httpx2 as httpx
+    except ImportError:  # older huggingface_hub releases use httpx
+        import httpx
+    return httpx.HTTPError
+
+
+def _explain(error: BaseException, endpoint: str) -> str:
+    """What a Hub client failure means for the user, in one line."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(error, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set, and this needs the Hub"
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status == 401:
+            return "the Hub refused the credentials: log in again (`hf auth login`) or pass another --token"
+        if status == 403:
+            return "the token has no access to this repo: use a token with write access, or ask for access"
+        if status is not None and status >= 500:
+            return f"the Hub answered HTTP {status} (a server error): try again later"
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"cannot reach the Hub at {endpoint} ({reason}); check the network or HF_ENDPOINT"
+
+
+@contextlib.contextmanager
+def hub_errors(what: str) -> Iterator[None]:
+    """Turn a Hub client failure into one line that says what failed and what to do."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        yield
+    except KodekError:
+        raise
+    except LocalEntryNotFoundError as error:  # the Hub failed and nothing is cached: the cause says why
+        raise HubError(f"{what}: {_explain(error.__cause__ or error, endpoint)}") from None
+    except (HfHubHTTPError, OfflineModeIsEnabled, _transport_error(), ConnectionError, TimeoutError) as error:
+        raise HubError(f"{what}: {_explain(error, endpoint)}") from None
 
 
 @dataclass
@@ -64,17 +117,18 @@ def publish_folder(
     if not folder.is_dir():
         raise HubError(f"{folder}: no such folder")
     api = HfApi(token=token)
-    api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True)
-    before = api.repo_info(repo, repo_type=repo_type).sha
-    info = api.upload_folder(
-        repo_id=repo,
-        repo_type=repo_type,
-        folder_path=folder,
-        commit_message=message or f"kodek: upload {folder.name}",
-        create_pr=create_pr,
-        allow_patterns=patterns,
-        ignore_patterns=NEVER_PUBLISHED,
-    )
+    with hub_errors(f"publishing {folder} to {repo}"):
+        api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True)
+        before = api.repo_info(repo, repo_type=repo_type).sha
+        info = api.upload_folder(
+            repo_id=repo,
+            repo_type=repo_type,
+            folder_path=folder,
+            commit_message=message or f"kodek: upload {folder.name}",
+            create_pr=create_pr,
+            allow_patterns=patterns,
+            ignore_patterns=NEVER_PUBLISHED,
+        )
     pr_url = getattr(info, "pr_url", None)
     changed = bool(pr_url) or info.oid != before
     return Published(repo, info.oid, changed, pr_url)
@@ -91,7 +145,10 @@ def download_folder(
     from huggingface_hub import snapshot_download
 
     check_repo_id(repo)
-    return Path(snapshot_download(repo, repo_type=repo_type, revision=revision, allow_patterns=patterns, token=token))
+    with hub_errors(f"downloading {repo}"):
+        return Path(
+            snapshot_download(repo, repo_type=repo_type, revision=revision, allow_patterns=patterns, token=token)
+        )
 
 
 # -- results and requests repos (the leaderboard's data and its submissions) -------------------------
@@ -111,7 +168,8 @@ def list_repo_files(
     from huggingface_hub import HfApi
 
     check_repo_id(repo)
-    return HfApi(token=token).list_repo_files(repo, repo_type=repo_type, revision=revision)
+    with hub_errors(f"listing {repo}"):
+        return HfApi(token=token).list_repo_files(repo, repo_type=repo_type, revision=revision)
 
 
 def download_file(
@@ -120,7 +178,8 @@ def download_file(
     from huggingface_hub import hf_hub_download
 
     check_repo_id(repo)
-    return Path(hf_hub_download(repo, path, repo_type=repo_type, revision=revision, token=token))
+    with hub_errors(f"downloading {path} from {repo}"):
+        return Path(hf_hub_download(repo, path, repo_type=repo_type, revision=revision, token=token))
 
 
 def open_request(
@@ -131,14 +190,15 @@ def open_request(
 
     check_repo_id(repo)
     api = HfApi(token=token)
-    api.create_repo(repo, repo_type="dataset", exist_ok=True)
-    info = api.create_commit(
-        repo,
-        [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=content)],
-        commit_message=message,
-        repo_type="dataset",
-        create_pr=True,
-    )
+    with hub_errors(f"opening a pull request on {repo}"):
+        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        info = api.create_commit(
+            repo,
+            [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=content)],
+            commit_message=message,
+            repo_type="dataset",
+            create_pr=True,
+        )
     return Published(repo, info.oid, True, info.pr_url)
 
 
@@ -161,7 +221,8 @@ def request_files(repo: str, pr: int, *, max_bytes: int, token: str | bool | Non
         except EntryNotFoundError:
             return {}
 
-    base, head = tree(None), tree(revision)
+    with hub_errors(f"{repo} pull request {pr}"):
+        base, head = tree(None), tree(revision)
     changed: dict[str, bytes | None] = {}
     for path, (size, blob) in sorted(head.items()):
         if not path.endswith(".json") or base.get(path, (None, None))[1] == blob:

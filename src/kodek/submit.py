@@ -229,9 +229,7 @@ def submit(
         out.write_bytes(content)
         done.path = out
     if repo is not None:
-        from huggingface_hub.errors import HfHubHTTPError
-
-        from kodek.hub import open_request
+        from kodek.hub import HubError, open_request
 
         try:
             published = open_request(
@@ -241,10 +239,8 @@ def submit(
                 message=f"Request: benchmark {codec_id} ({request['package']} {request['version']})",
                 token=token,
             )
-        except HfHubHTTPError as error:
-            raise SubmitError(
-                f"could not open the pull request on {repo} (the request is in {out}): {error}"
-            ) from error
+        except HubError as error:
+            raise SubmitError(f"could not open the pull request (the request is in {out}): {error}") from None
         done.pr_url = published.pr_url
     return done
 
@@ -274,16 +270,11 @@ def read_request(
 
 
 def _request_from_pr(repo: str, pr: int | None, token: str | bool | None) -> tuple[str, bytes]:
-    from huggingface_hub.errors import HfHubHTTPError
-
     from kodek.hub import request_files
 
     if pr is None:
         raise SubmitError("--repo needs --pr N: the pull request that holds the request")
-    try:
-        files = request_files(repo, pr, max_bytes=submissions.MAX_REQUEST_BYTES, token=token)
-    except HfHubHTTPError as error:
-        raise SubmitError(f"{repo} pull request {pr}: {error}") from error
+    files = request_files(repo, pr, max_bytes=submissions.MAX_REQUEST_BYTES, token=token)  # HubError: one line
     if len(files) != 1:
         raise SubmitError(f"{repo} pull request {pr} changes {len(files)} request files; expected exactly one")
     path, content = next(iter(files.items()))

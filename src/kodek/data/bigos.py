@@ -11,7 +11,6 @@ a cache folder keyed by the repository commit and referenced by path.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tarfile
@@ -56,6 +55,7 @@ class BigosSplit:
     subsets: list[str]
     layout: str  # "parquet-conversion" | "raw"
     missing_references: dict[str, int] = field(default_factory=dict)  # subset -> utterances without text
+    failures: list[dict[str, Any]] = field(default_factory=list)  # listed utterances that cannot be used
 
     @property
     def references_withheld(self) -> bool:
@@ -90,25 +90,29 @@ def load_bigos(
     if split not in SPLITS:
         raise BigosError(f"unknown BIGOS-v2 split {split!r}: use one of {', '.join(SPLITS)}")
     subsets = subsets_for(config)
+    from kodek.hub import hub_errors
+
     api = HfApi(token=token)
-    try:
-        info = api.dataset_info(repo, revision=revision)
-        files = api.list_repo_files(repo, repo_type="dataset", revision=info.sha)
-    except GatedRepoError as error:
-        raise BigosError(
-            f"{repo} is gated: accept its conditions on https://huggingface.co/datasets/{repo} "
-            "and log in (`hf auth login`) or set HF_TOKEN"
-        ) from error
-    except (RepositoryNotFoundError, RevisionNotFoundError) as error:
-        raise BigosError(f"{repo}@{revision}: {error}") from error
-    converted = _parquet_conversion(api, repo, config, split)
-    if converted is not None:
-        dataset = converted
-        layout = "parquet-conversion"
-    else:
-        dataset = _from_raw_files(api, repo, info.sha, files, subsets, split)
-        layout = "raw"
-    dataset = _normalise(dataset)
+    failures: list[dict[str, Any]] = []
+    with hub_errors(f"BIGOS-v2 {repo}@{revision}"):
+        try:
+            info = api.dataset_info(repo, revision=revision)
+            files = api.list_repo_files(repo, repo_type="dataset", revision=info.sha)
+        except GatedRepoError as error:
+            raise BigosError(
+                f"{repo} is gated: accept its conditions on https://huggingface.co/datasets/{repo} "
+                "and log in (`hf auth login`) or set HF_TOKEN"
+            ) from error
+        except (RepositoryNotFoundError, RevisionNotFoundError) as error:
+            raise BigosError(f"{repo}@{revision}: {str(error).splitlines()[0]}") from error
+        converted = _parquet_conversion(api, repo, config, split)
+        if converted is not None:
+            dataset = converted
+            layout = "parquet-conversion"
+        else:
+            dataset = _from_raw_files(api, repo, info.sha, files, subsets, split, failures)
+            layout = "raw"
+    dataset = _normalise(dataset, split, failures)
     missing = _missing_references(dataset)
     if missing:
         warnings.warn(
@@ -117,7 +121,9 @@ def load_bigos(
             "will be reported as missing for them (dWER needs none); the validation split has references",
             stacklevel=2,
         )
-    return BigosSplit(dataset, info.sha, subsets, layout, missing)
+    for failure in failures:
+        log.warning("BIGOS-v2 %s: %s not used: %s", split, failure["audioname"], failure["reason"])
+    return BigosSplit(dataset, info.sha, subsets, layout, missing, failures)
 
 
 def _parquet_conversion(api, repo: str, config: str, split: str):
@@ -148,7 +154,7 @@ def _find(files: list[str], subset: str, split: str, suffixes: tuple[str, ...]) 
     return None
 
 
-def _from_raw_files(api, repo: str, sha: str, files: list[str], subsets: list[str], split: str):
+def _from_raw_files(api, repo: str, sha: str, files: list[str], subsets: list[str], split: str, failures: list):
     import datasets
     from huggingface_hub import hf_hub_download
 
@@ -164,7 +170,7 @@ def _from_raw_files(api, repo: str, sha: str, files: list[str], subsets: list[st
         meta_path = hf_hub_download(repo, meta, repo_type="dataset", revision=sha, token=api.token)
         archive_path = hf_hub_download(repo, archive, repo_type="dataset", revision=sha, token=api.token)
         audio_dir = _extract(Path(archive_path), cache_root() / sha / subset / split)
-        rows += _read_metadata(Path(meta_path), audio_dir, subset, split)
+        rows += _read_metadata(Path(meta_path), audio_dir, subset, split, failures)
     if not rows:
         raise BigosError(f"BIGOS-v2 {split}: no utterances in {', '.join(subsets)}")
     dataset = datasets.Dataset.from_list(rows)
@@ -185,28 +191,33 @@ def _extract(archive: Path, target: Path) -> Path:
     return target
 
 
-def _read_metadata(meta: Path, audio_dir: Path, subset: str, split: str) -> list[dict[str, Any]]:
+def _read_metadata(meta: Path, audio_dir: Path, subset: str, split: str, failures: list) -> list[dict[str, Any]]:
+    """Rows of a subset's TSV with their extracted audio; a row without usable audio or text is a load failure."""
+    from kodek.data.source import load_failure
+    from kodek.data.table import read_table
+
     by_name = {p.name: p for p in audio_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+    table = read_table(meta)
+    failures += [load_failure(name, subset, split, f"{subset}/{reason}") for name, reason in table.problems]
     rows = []
-    with meta.open(encoding="utf-8", newline="") as handle:
-        for record in csv.DictReader(handle, delimiter="\t"):
-            name = record.get("audioname", "").strip()
-            path = by_name.get(PurePosixPath(record.get("audiopath_bigos") or "").name) or next(
-                (by_name[name + ext] for ext in (".wav", ".flac", ".mp3") if name + ext in by_name), None
-            )
-            if path is None:
-                log.warning("BIGOS-v2 %s/%s: no audio for %s, skipped", subset, split, name)
-                continue
-            row = {k: v for k, v in record.items() if k}
-            row.setdefault("dataset", subset)
-            row.setdefault("split", split)
-            row["audio"] = {"path": str(path), "bytes": None}
-            rows.append(row)
+    for record in table.rows:
+        name = record.get("audioname", "").strip()
+        path = by_name.get(PurePosixPath(record.get("audiopath_bigos") or "").name) or next(
+            (by_name[name + ext] for ext in (".wav", ".flac", ".mp3") if name + ext in by_name), None
+        )
+        if path is None:
+            failures.append(load_failure(name, subset, split, f"listed in {subset}/{meta.name} but not in the archive"))
+            continue
+        row = dict(record)
+        row.setdefault("dataset", subset)
+        row.setdefault("split", split)
+        row["audio"] = {"path": str(path), "bytes": None}
+        rows.append(row)
     return rows
 
 
-def _normalise(dataset):
-    """Give every BIGOS-v2 variant the same core columns and types."""
+def _normalise(dataset, split: str, failures: list):
+    """Give every BIGOS-v2 variant the same core columns and types (rows whose audio cannot be read dropped)."""
     import datasets
 
     defaults = {"speaker_id": "N/A", "speaker_age": "N/A", "speaker_gender": "N/A", "ref_orig": ""}
@@ -216,18 +227,31 @@ def _normalise(dataset):
     dataset = dataset.map(lambda row: {"ref_orig": (row["ref_orig"] or "").strip()}, desc="BIGOS-v2 text")
     if "audio_duration_seconds" not in dataset.column_names:
         dataset = dataset.map(_duration, desc="BIGOS-v2 durations")
+        unreadable = [i for i, why in enumerate(dataset["_unreadable"]) if why]
+        if unreadable:
+            from kodek.data.source import load_failure
+
+            for i in unreadable:
+                row = dataset[i]
+                failures.append(load_failure(row["audioname"], row["dataset"], split, row["_unreadable"]))
+            dataset = dataset.select(sorted(set(range(len(dataset))) - set(unreadable)))
+        dataset = dataset.remove_columns("_unreadable")
     dataset = dataset.cast_column("audio_duration_seconds", datasets.Value("float64"))
     return dataset.cast_column("audio", datasets.Audio(decode=False))
 
 
-def _duration(row: dict[str, Any]) -> dict[str, float]:
+def _duration(row: dict[str, Any]) -> dict[str, Any]:
+    """The audio's duration from its header, or why the file cannot be read (the row is then dropped)."""
     import io
 
     import soundfile as sf
 
     audio = row["audio"]
     source = audio.get("path") if audio.get("bytes") is None else io.BytesIO(audio["bytes"])
-    return {"audio_duration_seconds": float(sf.info(source).duration)}
+    try:
+        return {"audio_duration_seconds": float(sf.info(source).duration), "_unreadable": ""}
+    except Exception as error:  # libsndfile raises its own types; the reason is kept in words
+        return {"audio_duration_seconds": 0.0, "_unreadable": f"cannot read the audio: {error}"}
 
 
 def _missing_references(dataset) -> dict[str, int]:

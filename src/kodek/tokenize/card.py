@@ -24,10 +24,18 @@ BIGOS_CITATION = """@inproceedings{junczyk2023bigos,
 
 
 def _configs(root: Path) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(codec id, codec.json, splits) of every codec with a finished split: a split whose shard set is
+    incomplete is left out of the card, so ``load_dataset`` never reads part of it as the whole."""
     out = []
     for codec_id in layout.present_codecs(root):
         meta = layout.read_json(layout.codec_dir(root, codec_id) / "codec.json")
-        out.append((codec_id, meta, layout.present_splits(root, codec_id)))
+        splits = [
+            s
+            for s in layout.present_splits(root, codec_id)
+            if isinstance(layout.complete_shards(root, codec_id, s, meta), list)
+        ]
+        if splits:
+            out.append((codec_id, meta, splits))
     return out
 
 
@@ -35,6 +43,8 @@ def _license(configs: list[tuple[str, dict[str, Any], list[str]]]) -> dict[str, 
     sources = {meta.get("source", {}).get("name") for _, meta, _ in configs}
     if sources <= {"sample"}:
         return {"license": "apache-2.0"}
+    if "bigos" not in sources:  # the user's own recordings: their licence is theirs to state
+        return {"license": "other", "license_name": "licence-of-the-source-audio"}
     return {
         "license": "other",
         "license_name": "bigos-v2-source-licences",
@@ -80,6 +90,8 @@ def render_card(root: Path) -> str:
     licence = (
         "The bundled sample is synthetic speech made for kodek (Apache-2.0)."
         if _license(configs)["license"] == "apache-2.0"
+        else "These tokens are derived from the source's own recordings and carry their licence."
+        if _license(configs).get("license_name") == "licence-of-the-source-audio"
         else "BIGOS-v2 bundles public Polish speech corpora, each under its own licence; these tokens are "
         "derived from that audio and inherit the licence of the subset (`dataset` column) they come from. "
         "See the BIGOS-v2 card. Codec weights have their own licences (column `license` in `codec.json`)."

@@ -22,6 +22,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kodek.errors import KodekError
+
+
+class LayoutError(KodekError, RuntimeError):
+    """A file of a token or results folder that cannot be used as it is."""
+
+
 WORK_DIR = ".kodek-work"  # resumable partial output, never published
 COLUMNS = ("audioname", "dataset", "split", "ref_orig", "duration_s", "num_frames", "codes")
 
@@ -40,6 +47,32 @@ def shard_path(root: Path, codec_id: str, split: str, index: int, count: int) ->
 
 def split_files(root: Path, codec_id: str, split: str) -> list[Path]:
     return sorted(codec_dir(root, codec_id).glob(f"{split}-*-of-*.parquet"))
+
+
+def shard_counts(files: Sequence[Path]) -> set[int]:
+    """The shard schemes (N of ``-of-N``) that shard files belong to."""
+    return {int(p.stem.rsplit("-of-", 1)[1]) for p in files}
+
+
+def complete_shards(root: Path, codec_id: str, split: str, meta: dict[str, Any]) -> list[Path] | str:
+    """The shard files of a split when every shard of its one scheme is finished, else why not (one line)."""
+    files = split_files(root, codec_id, split)
+    counts = shard_counts(files)
+    if len(counts) > 1:
+        return f"{split} holds shards of {len(counts)} schemes ({', '.join(f'of {n}' for n in sorted(counts))})"
+    recorded = meta.get("splits", {}).get(split, {})
+    count = recorded.get("shard_count") or (counts.pop() if counts else 0)
+    done = recorded.get("shards", {})
+    missing = [
+        shard_name(split, i, count)
+        for i in range(count)
+        if shard_name(split, i, count) not in done or not shard_path(root, codec_id, split, i, count).is_file()
+    ]
+    if not count or missing:
+        return (
+            f"{split} is incomplete: {count - len(missing)} of {count} shards finished (missing {', '.join(missing)})"
+        )
+    return [shard_path(root, codec_id, split, i, count) for i in range(count)]
 
 
 def present_splits(root: Path, codec_id: str) -> list[str]:
@@ -105,10 +138,25 @@ def write_table(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask sets as it reads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: Path, text: str) -> None:
+    """Write text atomically, with the mode an ordinary ``open`` would give (mkstemp's 0600 ignores the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
         handle.write(text)
+        os.fchmod(handle.fileno(), 0o666 & ~umask())
     os.replace(handle.name, path)
 
 
@@ -118,6 +166,45 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of an append-only JSON-lines log; a torn last line (a killed writer) is cut off.
+
+    The file is truncated after its last complete record, so that the next append starts on a line of its own.
+    """
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    records, start = [], 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        line = data[start:] if end < 0 else data[start:end]
+        try:
+            if line.strip():
+                records.append(json.loads(line))
+        except ValueError:
+            if end >= 0 and data[end + 1 :].strip():
+                number = data[:start].count(b"\n") + 1
+                raise LayoutError(f"{path}: line {number} is not JSON; delete the file to start over") from None
+            with open(path, "r+b") as handle:  # the torn tail of an interrupted write
+                handle.truncate(start)
+            break
+        if end < 0:  # a whole record without its newline: end the line before anything is appended
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
+        start = len(data) if end < 0 else end + 1
+    return records
+
+
+def append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Append records durably (fsync), one JSON object per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager

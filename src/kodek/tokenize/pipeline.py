@@ -9,7 +9,6 @@ with its reason and never stops the run.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 
 from kodek import audio
 from kodek.codecs.base import Codec, check_codes
+from kodek.data.audiofile import wav_truncation
 from kodek.data.source import Source
 from kodek.errors import KodekError
 from kodek.tokenize import card, layout
@@ -118,17 +118,21 @@ def tokenize(
     started = time.perf_counter()
     meta_path = layout.codec_dir(out, spec.id) / "codec.json"
     with layout.locked(out):
-        meta = _check_or_start_meta(meta_path, codec, source)
+        meta = _check_or_start_meta(meta_path, codec, source, shard[1])
         _keep_artefacts(codec, out)
     final = layout.shard_path(out, spec.id, source.split, *shard)
-    if final.is_file() and name in meta.get("splits", {}).get(source.split, {}).get("shards", {}):
-        stats.already_complete = True
-        return stats
-
     total = len(source.dataset) if limit is None else min(limit, len(source.dataset))
     rows = shard_rows(total, *shard)
-    stats.rows_in_shard = len(rows)
     work = out / layout.WORK_DIR / spec.id / name
+    recorded = meta.get("splits", {}).get(source.split, {}).get("shards", {}).get(name)
+    if final.is_file() and recorded:
+        if _covers(recorded, rows):
+            stats.already_complete = True
+            return stats
+        with layout.locked(out):  # a --limit run, now completed: its rows are resumed, not redone
+            _reopen(meta_path, final, work, source, name, rows)
+
+    stats.rows_in_shard = len(rows)
     done, failures = _resume_state(work)
     stats.rows_resumed = len(done)
     stats.failures = list(failures.values())
@@ -155,12 +159,16 @@ def tokenize(
     _merge_parts(work, final, spec.code_dtype, allow_empty=not stats.failures)
     with layout.locked(out):
         meta = layout.read_json(meta_path)
-        shards = meta.setdefault("splits", {}).setdefault(source.split, {}).setdefault("shards", {})
-        shards[name] = {
+        split_meta = meta.setdefault("splits", {}).setdefault(source.split, {})
+        split_meta["shards"][name] = {
             "rows": pq.ParquetFile(final).metadata.num_rows,
+            "range": [rows.start, rows.stop],  # the source rows this shard covers
+            "partial": rows != shard_rows(len(source.dataset), *shard),  # a --limit run: fewer rows than its share
             "failures": stats.failures,
             "date": _now(),
         }
+        split_meta["partial"] = any(s.get("partial", False) for s in split_meta["shards"].values())
+        _record_failures_total(meta, source)
         layout.write_json(meta_path, meta)
         card.write_card(out)
     _remove_work(work, out)
@@ -193,8 +201,55 @@ def _now() -> str:
     return now()
 
 
-def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, Any]:
-    """codec.json: written by the first shard; later runs must match it exactly."""
+def _covers(recorded: dict[str, Any], rows: range) -> bool:
+    """Whether a finished shard holds every row this run asks for (older folders: no range, taken as whole)."""
+    start, stop = recorded.get("range", [rows.start, rows.stop])
+    return start <= rows.start and rows.stop <= stop
+
+
+def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str, rows: range) -> None:
+    """Turn a finished partial shard back into resumable work: its rows and failures that this run's
+    ``rows`` hold seed the work folder (the others belong to another shard now)."""
+    meta = layout.read_json(meta_path)
+    recorded = meta["splits"][source.split]["shards"][name]
+    index = {n: i for i, n in enumerate(source.dataset["audioname"])}
+    table = pq.read_table(final)
+    names = table["audioname"].to_pylist()
+    if any(n not in index for n in names):
+        raise TokenizeError(f"{final} holds utterances this source does not list: use another --out")
+    shutil.rmtree(work, ignore_errors=True)
+    positions = [index[n] for n in names]
+    seeded = table.append_column("_index", pa.array(positions, pa.int64()))
+    seeded = seeded.filter(pa.array([p in rows for p in positions]))
+    if seeded.num_rows:
+        layout.write_table(seeded.replace_schema_metadata(table.schema.metadata), work / "part-00000.parquet")
+    failed = [
+        {"_index": index[f["audioname"]], **f}
+        for f in recorded["failures"]
+        if f["audioname"] in index and index[f["audioname"]] in rows
+    ]
+    if failed:
+        layout.append_jsonl(work / "failures.jsonl", failed)
+    del meta["splits"][source.split]["shards"][name]
+    layout.write_json(meta_path, meta)
+    final.unlink()
+
+
+def _record_failures_total(meta: dict[str, Any], source: Source) -> None:
+    """Contract C1: every utterance of the source without codes, with its stage, and how many the source held."""
+    split_meta = meta["splits"][source.split]
+    split_meta["load_failures"] = source.failures
+    split_meta["utterances_total"] = source.utterances_total
+    meta["failures"] = [
+        failure
+        for split in meta["splits"].values()
+        for failure in [*split.get("load_failures", []), *(f for s in split["shards"].values() for f in s["failures"])]
+    ]
+    meta["source"]["utterances_total"] = sum(s.get("utterances_total") or 0 for s in meta["splits"].values())
+
+
+def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: int) -> dict[str, Any]:
+    """codec.json: written by the first shard; later runs must match it exactly (one shard scheme per split)."""
     from kodek.provenance import versions
 
     spec = codec.spec.to_dict()
@@ -202,13 +257,14 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, 
     origin["license"] = source.license
     meta = layout.read_json(path)
     if meta:
+        _check_shard_scheme(meta, path.parent, source.split, shard_count)
         clash = [
             what
             for what, old, new in (
                 ("codec spec", meta.get("codec"), spec),
                 ("random weights", meta.get("random_weights"), codec.random_weights),
                 ("seed", meta.get("seed"), codec.describe()["seed"]),
-                ("source", meta.get("source"), origin),
+                ("source", {k: v for k, v in meta.get("source", {}).items() if k != "utterances_total"}, origin),
             )
             if old != new
         ]
@@ -217,7 +273,12 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, 
                 f"{path.parent} already holds {codec.spec.id} tokens from a different run "
                 f"({', '.join(clash)} differ): use another --out, or delete {path.parent}"
             )
+        split_meta = meta.setdefault("splits", {}).setdefault(source.split, {"shards": {}})
+        split_meta.setdefault("shards", {})
+        split_meta.setdefault("shard_count", shard_count)
+        layout.write_json(path, meta)
         return meta
+    _check_shard_scheme({}, path.parent, source.split, shard_count)
     ckpt = codec.spec.checkpoint
     meta = {
         "codec": spec,
@@ -226,37 +287,42 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, 
         "batch_invariant": codec.batch_invariant,
         "source": origin,
         "software": versions(),
-        "splits": {},
+        "splits": {source.split: {"shard_count": shard_count, "shards": {}}},
     }
     layout.write_json(path, meta)
     return meta
+
+
+def _check_shard_scheme(meta: dict[str, Any], folder: Path, split: str, count: int) -> None:
+    """One shard scheme per split and folder: shards of another N would overlap these rows."""
+    recorded = meta.get("splits", {}).get(split, {}).get("shard_count")
+    on_disk = layout.shard_counts(folder.glob(f"{split}-*-of-*.parquet"))
+    other = {recorded} if recorded else set()
+    other |= on_disk
+    other.discard(count)
+    if other:
+        n = min(other)
+        raise TokenizeError(
+            f"{folder} holds {split} in {n} shards; this run asks for {count} (--shard I/{count}): "
+            f"use --shard I/{n}, or another --out"
+        )
 
 
 def _resume_state(work: Path) -> tuple[set[int], dict[int, dict[str, str]]]:
     done: set[int] = set()
     for part in sorted(work.glob("part-*.parquet")):
         done.update(pq.read_table(part, columns=["_index"])["_index"].to_pylist())
-    failures: dict[int, dict[str, str]] = {}
-    log_path = work / "failures.jsonl"
-    if log_path.is_file():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                failures[record.pop("_index")] = record
+    failures = {record.pop("_index"): record for record in layout.read_jsonl(work / "failures.jsonl")}
     return done, failures
 
 
 def _record_failures(work: Path, failed: list[tuple[int, dict[str, str]]], stats: TokenizeStats) -> None:
     if not failed:
         return
-    work.mkdir(parents=True, exist_ok=True)
-    with open(work / "failures.jsonl", "a", encoding="utf-8") as handle:
-        for index, record in failed:
-            handle.write(json.dumps({"_index": index, **record}, ensure_ascii=False) + "\n")
-            log.warning("skipped %s: %s", record["audioname"], record["reason"])
-            stats.failures.append(record)
-        handle.flush()
-        os.fsync(handle.fileno())
+    layout.append_jsonl(work / "failures.jsonl", [{"_index": index, **record} for index, record in failed])
+    for _, record in failed:
+        log.warning("skipped %s: %s", record["audioname"], record["reason"])
+        stats.failures.append(record)
 
 
 def _load_items(source: Source, indices: list[int], sample_rate: int):
@@ -267,17 +333,31 @@ def _load_items(source: Source, indices: list[int], sample_rate: int):
         name = row["audioname"]
         ref = row["audio"]
         try:
-            wave, rate = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], name=name)
+            data = ref["bytes"] if ref.get("bytes") else Path(ref["path"]).read_bytes()
+            if why := wav_truncation(data):
+                raise audio.AudioError(f"{name}: {why}")
+            wave, rate = audio.load_audio(data, name=name)
             duration = len(wave) / rate
             return Item(index, row, audio.resample(wave, rate, sample_rate), duration)
         except (audio.AudioError, OSError) as error:
-            return index, {"audioname": name, "reason": str(error)}
+            return index, _failure(row, source.split, "load", str(error))
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(pool.map(load, indices))
     items = [r for r in results if isinstance(r, Item)]
     bad = [r for r in results if not isinstance(r, Item)]
     return items, bad
+
+
+def _failure(row: dict[str, Any], split: str | None, stage: str, reason: str) -> dict[str, Any]:
+    """A failure record of contract C1 (plus the split)."""
+    return {
+        "audioname": row["audioname"],
+        "dataset": row.get("dataset"),
+        "split": split,
+        "stage": stage,
+        "reason": reason,
+    }
 
 
 def _batches(items: list[Item], budget: int, max_batch: int, multiple: int) -> Iterator[list[Item]]:
@@ -309,7 +389,7 @@ def _encode_items(codec: Codec, items: list[Item], batch_seconds: float, max_bat
                 failed += sub_failed
             else:
                 reason = f"{codec.spec.id} failed: {type(error).__name__}: {error}"
-                failed.append((batch[0].index, {"audioname": batch[0].row["audioname"], "reason": reason}))
+                failed.append((batch[0].index, _failure(batch[0].row, batch[0].row.get("split"), "tokenize", reason)))
     return encoded, failed
 
 

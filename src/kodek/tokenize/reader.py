@@ -35,9 +35,11 @@ class TokenSet:
         return layout.present_splits(self.root, self.codec_id)
 
     def table(self, split: str) -> pa.Table:
-        files = layout.split_files(self.root, self.codec_id, split)
-        if not files:
+        if not layout.split_files(self.root, self.codec_id, split):
             raise TokensError(f"{self.location}: no {split} split for {self.codec_id} (has: {self.splits})")
+        files = layout.complete_shards(self.root, self.codec_id, split, self.meta)
+        if isinstance(files, str):  # an unfinished shard set is never read as the whole split
+            raise TokensError(f"{self.location}: {self.codec_id} {files}; finish the shards with kodek tokenize")
         return pa.concat_tables([pq.read_table(f) for f in files])
 
     def codes(self, split: str) -> tuple[pa.Table, list[np.ndarray]]:
@@ -53,18 +55,12 @@ def open_tokens(
     if path.is_dir():
         root = path
     else:
-        if path.exists() or str(tokens).count("/") != 1:
-            raise TokensError(f"{tokens}: neither a token folder nor a Hub repo id (ORG/NAME)")
-        from huggingface_hub import snapshot_download
+        from kodek.hub import REPO_ID, download_folder
 
-        root = Path(
-            snapshot_download(
-                str(tokens),
-                repo_type="dataset",
-                revision=revision,
-                token=token,
-                allow_patterns=[f"data/{codec_id}/*", "README.md"],
-            )
+        if path.exists() or not REPO_ID.match(str(tokens)):
+            raise TokensError(f"{tokens}: neither a token folder nor a Hub repo id (ORG/NAME)")
+        root = download_folder(
+            str(tokens), revision=revision, token=token, patterns=[f"data/{codec_id}/*", "README.md"]
         )
     meta_path = layout.codec_dir(root, codec_id) / "codec.json"
     if not meta_path.is_file():
