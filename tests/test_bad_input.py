@@ -25,7 +25,6 @@ from kodek.tokenize.pipeline import TokenizeError, tokenize
 
 from conftest import make_source, wav_bytes
 
-MESSY = "kodek-test/bigos-messy"
 SUBSET = "pwr-azon_read-20"
 HEADER = ["audioname", "split", "dataset", "speaker_id", "ref_orig", "audiopath_bigos"]  # no durations: computed
 
@@ -34,28 +33,39 @@ def _wav(i: int) -> bytes:
     return wav_bytes(calibration_audio(16_000, 0.5 + 0.1 * i, seed=i), subtype="PCM_16")
 
 
-def _messy_subset() -> dict[str, bytes]:
-    """A BIGOS-v2 subset that mixes good rows with every kind of bad one, in the raw (TSV + tar.gz) layout."""
-    good = [f"{SUBSET}-test-{i:04d}" for i in range(4)]
-    audio = {name: _wav(i) for i, name in enumerate(good)}
-    audio["quoted"] = _wav(5)
-    audio["not-audio"] = b"this is not audio at all" * 40
-    audio["truncated"] = _wav(6)[: len(_wav(6)) // 2]
-    audio["dup"] = _wav(7)
-    lines = [
-        "\t".join(HEADER).encode(),
-        f"{good[0]}\ttest\t{SUBSET}\ts0\tpierwsze zdanie\t{good[0]}.wav".encode(),
-        f'quoted\ttest\t{SUBSET}\ts1\t"Cytat" na początku\tquoted.wav'.encode(),
-        f"{good[1]}\ttest\t{SUBSET}\ts2\tpo cudzysłowie\t{good[1]}.wav".encode(),
-        f"latin2\ttest\t{SUBSET}\ts3\t".encode() + "zażółć".encode("iso-8859-2") + b"\tlatin2.wav",
-        f"{good[2]}\ttest\t{SUBSET}\ts4\tpo złym bajcie\t{good[2]}.wav".encode(),
-        f"not-audio\ttest\t{SUBSET}\ts5\tnieczytelny plik\tnot-audio.wav".encode(),
-        f"not-in-archive\ttest\t{SUBSET}\ts6\tbrak pliku\tnot-in-archive.wav".encode(),
-        f"truncated\ttest\t{SUBSET}\ts7\tucięty plik\ttruncated.wav".encode(),
-        f"dup\ttest\t{SUBSET}\ts8\tpierwszy\tdup.wav".encode(),
-        f"dup\ttest\t{SUBSET}\ts9\tdrugi\tdup.wav".encode(),
-        f"{good[3]}\ttest\t{SUBSET}\ts10\tostatnie zdanie\t{good[3]}.wav".encode(),
-    ]
+GOOD = [f"{SUBSET}-test-{i:04d}" for i in range(3)]
+# kind -> TSV lines (bytes) and archive members of the bad rows; each kind sits between good rows
+BAD: dict[str, tuple[list[bytes], dict[str, bytes]]] = {
+    "quote": ([f'quoted\ttest\t{SUBSET}\ts1\t"Cytat" na początku\tquoted.wav'.encode()], {"quoted": _wav(5)}),
+    "latin2": (
+        [f"latin2\ttest\t{SUBSET}\ts3\t".encode() + "zażółć".encode("iso-8859-2") + b"\tlatin2.wav"],
+        {"latin2": _wav(4)},
+    ),
+    "unreadable": (
+        [f"not-audio\ttest\t{SUBSET}\ts5\tnieczytelny plik\tnot-audio.wav".encode()],
+        {"not-audio": b"this is not audio at all" * 40},
+    ),
+    "missing": ([f"not-in-archive\ttest\t{SUBSET}\ts6\tbrak pliku\tnot-in-archive.wav".encode()], {}),
+    "truncated": (
+        [f"truncated\ttest\t{SUBSET}\ts7\tucięty plik\ttruncated.wav".encode()],
+        {"truncated": _wav(6)[: len(_wav(6)) // 2]},
+    ),
+    "duplicate": (
+        [f"dup\ttest\t{SUBSET}\ts8\tpierwszy\tdup.wav".encode(), f"dup\ttest\t{SUBSET}\ts9\tdrugi\tdup.wav".encode()],
+        {"dup": _wav(7)},
+    ),
+}
+
+
+def _subset(kinds: list[str]) -> dict[str, bytes]:
+    """A BIGOS-v2 subset in the raw layout (TSV + tar.gz, no durations): good rows with bad ones between them."""
+    audio = {name: _wav(i) for i, name in enumerate(GOOD)}
+    lines = ["\t".join(HEADER).encode()]
+    for i, name in enumerate(GOOD):
+        lines.append(f"{name}\ttest\t{SUBSET}\ts{i}\tdobre zdanie {i}\t{name}.wav".encode())
+        for kind in kinds[i :: len(GOOD)]:
+            lines += BAD[kind][0]
+            audio |= BAD[kind][1]
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for name, data in audio.items():
@@ -63,65 +73,82 @@ def _messy_subset() -> dict[str, bytes]:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return {
+        "pl-asr-bigos-v2.py": b"# script\n",
         f"data/{SUBSET}/test.tsv": b"\n".join(lines) + b"\n",
         f"data/{SUBSET}/test.tar.gz": archive.getvalue(),
     }
 
 
 @pytest.fixture(scope="module")
-def messy(hub):
+def bigos_with(hub):
+    """``bigos_with(*kinds)``: the loaded split of a subset served by the test Hub with those bad rows."""
     from kodek.data.bigos import load_bigos
-    from kodek.data.source import Source
 
-    hub.add_files("dataset", MESSY, {"pl-asr-bigos-v2.py": b"# script\n", **_messy_subset()}, "messy subset")
-    split = load_bigos(SUBSET, "test", repo=MESSY, token="t")
-    return Source("bigos", SUBSET, "test", split.dataset, MESSY, split.revision, "other", failures=split.failures)
+    def load(*kinds: str):
+        repo = f"kodek-test/bigos-{'-'.join(kinds)}"
+        hub.add_files("dataset", repo, _subset(list(kinds)), "subset with bad rows")
+        return load_bigos(SUBSET, "test", repo=repo, token="t")
 
-
-def _failed(source) -> dict[str, str]:
-    return {f["audioname"]: f["reason"] for f in source.failures}
+    return load
 
 
-def test_a_transcript_starting_with_a_quote_stays_in_its_own_row(messy):
-    texts = dict(zip(messy.dataset["audioname"], messy.dataset["ref_orig"], strict=True))
+def _texts(split) -> dict[str, str]:
+    return dict(zip(split.dataset["audioname"], split.dataset["ref_orig"], strict=True))
+
+
+def _failed(split) -> dict[str, str]:
+    return {f["audioname"]: f["reason"] for f in split.failures}
+
+
+def test_a_transcript_starting_with_a_quote_stays_in_its_own_row(bigos_with):
+    texts = _texts(bigos_with("quote"))
     assert texts["quoted"] == '"Cytat" na początku'
-    assert texts[f"{SUBSET}-test-0001"] == "po cudzysłowie"  # the row after it, not swallowed
+    assert texts[GOOD[1]] == "dobre zdanie 1" and len(texts) == 4  # the rows after it, not swallowed
 
 
-def test_a_non_utf8_row_is_reported_and_the_rest_loads(messy):
-    assert "latin2" not in messy.dataset["audioname"]
-    assert "test.tsv line 5: not UTF-8" in _failed(messy)["latin2"]
-    assert f"{SUBSET}-test-0002" in messy.dataset["audioname"]  # the row after the bad byte
+def test_a_non_utf8_row_is_reported_and_the_rest_loads(bigos_with):
+    split = bigos_with("latin2")
+    assert sorted(_texts(split)) == GOOD
+    assert "test.tsv line 3: not UTF-8 (byte 0xbf" in _failed(split)["latin2"]
 
 
-def test_an_unreadable_file_without_durations_is_a_counted_failure(messy):
-    assert "not-audio" not in messy.dataset["audioname"]
-    assert "cannot read the audio" in _failed(messy)["not-audio"]
+def test_an_unreadable_file_without_durations_is_a_counted_failure(bigos_with):
+    split = bigos_with("unreadable")
+    assert sorted(_texts(split)) == GOOD and "cannot read the audio" in _failed(split)["not-audio"]
 
 
-def test_audio_missing_from_the_archive_is_a_counted_load_failure(messy):
-    failure = next(f for f in messy.failures if f["audioname"] == "not-in-archive")
+def test_audio_missing_from_the_archive_is_a_counted_load_failure(bigos_with):
+    split = bigos_with("missing")
+    assert sorted(_texts(split)) == GOOD
+    failure = next(f for f in split.failures if f["audioname"] == "not-in-archive")
     assert failure["stage"] == "load" and failure["dataset"] == SUBSET and "not in the archive" in failure["reason"]
 
 
-def test_duplicate_audionames_are_refused_never_cross_matched(messy):
-    assert "dup" not in messy.dataset["audioname"]
-    assert [f["audioname"] for f in messy.failures].count("dup") == 2
-    assert "names 2 utterances" in _failed(messy)["dup"]
-    # every utterance listed is either usable or a failure with a reason
-    assert messy.utterances_total == 11 == len(messy.dataset) + len(messy.failures)
+def test_duplicate_audionames_are_refused_never_cross_matched():
+    items = [("a", _wav(0)), ("dup", _wav(1)), ("b", _wav(2)), ("dup", _wav(3))]
+    source = make_source(items)
+    assert source.dataset["audioname"] == ["a", "b"]  # neither copy can be scored against the other's audio
+    assert [f["audioname"] for f in source.failures] == ["dup", "dup"]
+    assert all("names 2 utterances" in f["reason"] and f["stage"] == "load" for f in source.failures)
+    assert source.utterances_total == 4
 
 
-def test_a_truncated_wav_is_refused_with_its_reason_and_the_token_meta_counts_every_failure(messy, tmp_path):
-    stats = tokenize(build_codec("identity-16khz"), messy, tmp_path, progress=False)
+def test_a_truncated_wav_is_refused_and_the_token_meta_counts_every_failure(bigos_with, tmp_path):
+    from kodek.data.source import Source
+
+    kinds = ["quote", "latin2", "unreadable", "missing", "truncated", "duplicate"]
+    split = bigos_with(*kinds)
+    source = Source("bigos", SUBSET, "test", split.dataset, "x/y", split.revision, "other", failures=split.failures)
+    stats = tokenize(build_codec("identity-16khz"), source, tmp_path, progress=False)
     assert {f["audioname"]: f["stage"] for f in stats.failures} == {"truncated": "load"}
     assert "truncated WAV: the header announces" in stats.failures[0]["reason"]
     meta = json.loads((tmp_path / "data/identity-16khz/codec.json").read_text())
-    assert meta["source"]["utterances_total"] == 11
+    assert meta["source"]["utterances_total"] == 3 + 7
     failed = sorted(f["audioname"] for f in meta["failures"])
     assert failed == ["dup", "dup", "latin2", "not-audio", "not-in-archive", "truncated"]
     assert all(set(f) >= {"audioname", "dataset", "stage", "reason"} and f["stage"] == "load" for f in meta["failures"])
     rows = pq.read_table(layout.split_files(tmp_path, "identity-16khz", "test")[0])
+    assert sorted(rows["audioname"].to_pylist()) == sorted([*GOOD, "quoted"])
     assert rows.num_rows + len(meta["failures"]) == meta["source"]["utterances_total"]
 
 

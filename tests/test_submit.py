@@ -308,3 +308,83 @@ def test_publish_results_refuses_invalid_and_random_weight_results(tmp_path, hub
     files = HfApi(token="t").list_repo_files("kodek-test/results-refused", repo_type="dataset")
     assert done.changed and f"{good['codec']['id']}/reconstruction.json" in files
     assert not any(f.startswith(("broken/", random_run["codec"]["id"])) for f in files)
+
+
+# -- run-request --install: an isolated environment, without the maintainer's credentials ---------------------
+
+SPY = """
+import json as _json
+import os as _os
+
+if _os.environ.get("KODEK_TEST_SPY"):  # what the submission's code could see of the maintainer's Hub login
+    from huggingface_hub import get_token as _get_token
+
+    with open(_os.environ["KODEK_TEST_SPY"], "w") as _spy:
+        _json.dump({"HF_TOKEN": _os.environ.get("HF_TOKEN"), "token": _get_token()}, _spy)
+"""
+
+
+def build_wheel(folder: Path, *, codec_id="plug-mulaw", dist="kodek-mulaw", version="1.0.2") -> Path:
+    """The wheel an author would upload: the mu-law codec module and its entry point (plus a spy)."""
+    import zipfile
+
+    module, stem = dist.replace("-", "_") + "_0", dist.replace("-", "_")
+    info = f"{stem}-{version}.dist-info"
+    files = {
+        f"{module}.py": MULAW.format(codec_id=codec_id, module=module, batch_bug=0) + SPY,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: kodek-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/entry_points.txt": f"[kodek.codecs]\n{codec_id} = {module}:entries\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{stem}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+def test_the_request_entry_point_must_be_the_installed_distributions_own(tmp_path, monkeypatch):
+    install_plugin(tmp_path / "site", monkeypatch)
+    request = good_request(checkpoint=None)
+    assert installed_entry({**request, "entry_point": "plug-mulaw = kodek_mulaw_0:entries"}).spec.id == "plug-mulaw"
+    with pytest.raises(SubmitError, match=r"entry point 'x = os:system' is not one kodek-mulaw declares"):
+        installed_entry({**request, "entry_point": "x = os:system"})
+
+
+def test_run_request_install_isolates_the_submission_from_the_maintainer(tmp_path, monkeypatch, capsys):
+    import importlib.metadata
+
+    wheels = build_wheel(tmp_path / "wheels").parent
+    install_plugin(tmp_path / "site", monkeypatch)  # only to write the author's request
+    command = ["submit", "--codec", "plug-mulaw", "--contact", "@author", "--out", str(tmp_path / "r.json")]
+    assert main(command) == 0
+    request = json.loads((tmp_path / "r.json").read_text())
+    assert request["entry_point"] == "plug-mulaw = kodek_mulaw_0:entries"
+    monkeypatch.syspath_prepend(str(tmp_path / "nothing"))
+    sys.path.remove(str(tmp_path / "site"))
+    registry_module.reset_registry()
+    capsys.readouterr()
+
+    spy = tmp_path / "spy.json"
+    monkeypatch.setenv("HF_TOKEN", "maintainer-secret")
+    monkeypatch.setenv("KODEK_TEST_SPY", str(spy))
+    monkeypatch.setenv("KODEK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # the wheel is the only package index
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    results = tmp_path / "results"
+    command = ["run-request", str(tmp_path / "r.json"), "--install", "--data", "sample", "--limit", "2"]
+    command += ["--workers", "1", "--listen", "0", "--results", str(results), "--tokens", str(tmp_path / "tokens")]
+    assert main(command) == 0, capsys.readouterr().err
+    assert "[ok] entry point: kodek-mulaw 1.0.2: plug-mulaw = kodek_mulaw_0:entries" in capsys.readouterr().out
+    written = json.loads((results / "plug-mulaw" / "reconstruction.json").read_text())
+    assert written["request"]["entry_point"] == request["entry_point"] and written["dataset"]["utterances"] == 2
+    assert json.loads(spy.read_text()) == {"HF_TOKEN": None, "token": None}  # no credential reached its code
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("kodek-mulaw")  # nothing installed into the maintainer's environment
+
+    (tmp_path / "r.json").write_text(json.dumps({**request, "version": "9.9"}))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kodek: error: installing kodek-mulaw==9.9 failed:") and err.count("\n") == 1

@@ -295,7 +295,7 @@ def cmd_run_request(args: argparse.Namespace) -> int:
     if bool(args.request) == bool(args.repo):
         raise CliError("give a request file, or --repo ORG/NAME --pr N")
     request = read_request(args.request, repo=args.repo, pr=args.pr, token=args.token)
-    label = f"{args.repo} pull request {args.pr}" if args.repo else str(args.request)
+    label = args.label or (f"{args.repo} pull request {args.pr}" if args.repo else str(args.request))
     report = run_request(
         request,
         Path(args.results),
@@ -311,6 +311,7 @@ def cmd_run_request(args: argparse.Namespace) -> int:
         listen=args.listen,
         source_label=label,
         token=args.token,
+        revision=args.revision,
     )
     for check in report.checks:
         print(check.line())
@@ -590,7 +591,14 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--data", default="bigos", help=DATA_HELP + " (default: bigos)")
     rr.add_argument("--split", default="test")
     rr.add_argument("--limit", type=_count(1), help="only the first N utterances (smoke tests)")
-    rr.add_argument("--install", action="store_true", help="pip install the requested package and version first")
+    rr.add_argument(
+        "--install",
+        action="store_true",
+        help="install the requested package and version into its own virtual environment and run it there, "
+        "without the Hub token (environments under $KODEK_CACHE/requests)",
+    )
+    rr.add_argument("--revision", default="main", help="revision of the data source (default main)")
+    rr.add_argument("--label", help=argparse.SUPPRESS)  # where the request came from, for the isolated run
     rr.add_argument("--publish", metavar="ORG/NAME", help="then upload the codec's results to this results repo")
     rr.add_argument("--workers", type=_count(1))
     rr.add_argument("--listen", type=_count(0), default=3, help="listening examples kept (default 3)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
 import sys
@@ -283,8 +284,89 @@ def _request_from_pr(repo: str, pr: int | None, token: str | bool | None) -> tup
     return path, content
 
 
-def install_command(request: dict[str, Any]) -> list[str]:
-    return [sys.executable, "-m", "pip", "install", f"{request['package']}=={request['version']}"]
+def install_command(request: dict[str, Any], python: str | Path = sys.executable) -> list[str]:
+    return [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        f"{request['package']}=={request['version']}",
+    ]
+
+
+# Where the maintainer's Hub credentials live; none of them reaches a submission's code.
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
+# Reads the installed distribution's own metadata, inside the isolated environment.
+_DIST_FACTS = """
+import importlib.metadata, json, sys
+dist = importlib.metadata.distribution(sys.argv[1])
+points = [f"{p.name} = {p.value}" for p in dist.entry_points if p.group == sys.argv[2]]
+print(json.dumps({"name": dist.metadata["Name"], "version": dist.version, "entry_points": points}))
+"""
+
+
+def check_entry_point(request: dict[str, Any], name: str, version: str, points: list[str]) -> Check:
+    """The request's package, version and entry point are the installed distribution's own (its metadata)."""
+    from kodek.codecs.registry import ENTRY_POINT_GROUP
+
+    problems = []
+    if canonical(name) != canonical(request["package"]):
+        problems.append(f"the installed distribution is {name!r}, not {request['package']!r}")
+    if version != request["version"]:
+        problems.append(f"{name} {version} is installed; the request names {request['version']}")
+    if not points:
+        problems.append(f"{name} declares no {ENTRY_POINT_GROUP} entry point")
+    wanted = request.get("entry_point")
+    if wanted is not None and " ".join(wanted.split()) not in points:
+        problems.append(f"the request's entry point {wanted!r} is not one {name} declares ({'; '.join(points)})")
+    detail = "; ".join(problems) or f"{name} {version}: {'; '.join(points)}"
+    return Check("entry point", not problems, detail)
+
+
+def credential_free_env(home: Path, *, offline: bool) -> dict[str, str]:
+    """The environment a submission's code runs in: no Hub token variable, no stored token file."""
+    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+    env["HF_TOKEN_PATH"] = str(home / "no-token")
+    env["HF_STORED_TOKENS_PATH"] = str(home / "no-stored-tokens")
+    env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+    env["VIRTUAL_ENV"] = str(home)
+    env["PATH"] = f"{home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"  # the source audio is already in the cache; nothing else is fetched
+    return env
+
+
+def isolated_install(request: dict[str, Any], root: Path) -> tuple[Path, Check]:
+    """Install the requested package into its own virtual environment under ``root`` (the shared libraries
+    of this environment stay visible underneath, never written to); returns its Python and the entry-point check."""
+    import site
+    import sysconfig
+
+    from kodek.codecs.registry import ENTRY_POINT_GROUP
+
+    home = root / f"{canonical(request['package'])}-{request['version']}"
+    python = home / "bin" / "python"
+    env = credential_free_env(home, offline=False)
+    if not python.exists():
+        _run([sys.executable, "-m", "venv", "--without-pip", str(home)], "creating the environment", env)
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], "", env)
+    shared = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
+    overlay = "".join(f"import site; site.addsitedir({d!r})\n" for d in dict.fromkeys(shared))
+    Path(purelib.strip(), "_kodek_shared.pth").write_text(overlay, encoding="utf-8")
+    _run(install_command(request, python), f"installing {request['package']}=={request['version']}", env)
+    facts = json.loads(_run([str(python), "-c", _DIST_FACTS, request["package"], ENTRY_POINT_GROUP], "", env))
+    return python, check_entry_point(request, facts["name"], facts["version"], facts["entry_points"])
+
+
+def _run(command: list[str], what: str, env: dict[str, str]) -> str:
+    """Run a command; a failure is one line (the last line the command printed about it)."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {done.returncode}"
+        raise SubmitError(f"{what or command[0]} failed: {last}")
+    return done.stdout
 
 
 def installed_entry(request: dict[str, Any]):
@@ -303,9 +385,13 @@ def installed_entry(request: dict[str, Any]):
     entry = reg.entries[codec_id]
     if canonical(entry.source) != canonical(request["package"]):
         raise SubmitError(f"{codec_id} is registered by {entry.source!r}, not by {request['package']!r}")
-    version = importlib.metadata.version(entry.source)
-    if version != request["version"]:
-        raise SubmitError(f"{request['package']} {version} is installed; the request names {request['version']}")
+    from kodek.codecs.registry import ENTRY_POINT_GROUP
+
+    dist = importlib.metadata.distribution(entry.source)
+    points = [f"{p.name} = {p.value}" for p in dist.entry_points if p.group == ENTRY_POINT_GROUP]
+    check = check_entry_point(request, dist.metadata["Name"], dist.version, points)
+    if not check.passed:
+        raise SubmitError(f"{codec_id}: {check.detail}")
     spec = json.loads(entry.spec.to_json())
     if request.get("spec") is not None and request["spec"] != spec:
         changed = sorted(k for k in set(spec) | set(request["spec"]) if spec.get(k) != request["spec"].get(k))
@@ -340,10 +426,10 @@ def run_request(
     listen: int = 3,
     source_label: str = "file",
     token: str | bool | None = None,
+    revision: str = "main",
 ) -> RunReport:
     """Check, tokenize, score and record one request; publish the results when asked."""
     from kodek.codecs import build_codec
-    from kodek.codecs.registry import reset_registry
     from kodek.data.source import load_source
     from kodek.metrics import results as results_io
     from kodek.metrics.score import score
@@ -351,15 +437,29 @@ def run_request(
     from kodek.tokenize.reader import open_tokens
 
     if install:
-        subprocess.run(install_command(request), check=True)
-        reset_registry()
+        return _run_isolated(
+            request,
+            results,
+            tokens,
+            data=data,
+            split=split,
+            random_weights=random_weights,
+            seed=seed,
+            limit=limit,
+            publish_repo=publish_repo,
+            workers=workers,
+            listen=listen,
+            source_label=source_label,
+            token=token,
+            revision=revision,
+        )
     entry = installed_entry(request)
     codec_id = entry.spec.id
     _, checks = local_checks(codec_id, random_weights=random_weights, seed=seed)
     if not all(c.passed for c in checks):
         raise SubmitError(f"{codec_id} fails the checks:\n  " + "\n  ".join(c.line() for c in checks))
     codec = build_codec(codec_id, random_weights=random_weights, seed=seed)
-    source = load_source(data, split, token=token)
+    source = load_source(data, split, token=token, revision=revision)
     tokenize(codec, source, tokens, limit=limit, progress=False)
     scored = score(open_tokens(tokens, codec_id), results, split=split, workers=workers, listen=listen, progress=False)
     scored["request"] = {
@@ -375,6 +475,56 @@ def run_request(
     if publish_repo:
         report.published = publish_results(results, publish_repo, codecs=[codec_id], token=token).summary()
     return report
+
+
+def _run_isolated(request: dict[str, Any], results: Path, tokens: Path, **options: Any) -> RunReport:
+    """``run-request --install``: the submission is installed and run in its own environment, without the
+    maintainer's Hub credentials; the source audio is fetched here first (with them) and read from the cache
+    there. Only the publishing of the results, which runs none of the submission's code, uses the token."""
+    import tempfile
+
+    from kodek.data.source import load_source
+    from kodek.metrics import results as results_io
+
+    token = options["token"]
+    source = load_source(options["data"], options["split"], token=token, revision=options["revision"])
+    python, check = isolated_install(request, _environments_root())
+    if not check.passed:
+        raise SubmitError(f"{request['codec_id']}: {check.detail}")
+    with tempfile.TemporaryDirectory(prefix="kodek-request-") as folder:
+        path = Path(folder, "request.json")
+        path.write_bytes(submissions.request_bytes(request))
+        command = [str(python), "-m", "kodek", "run-request", str(path), "--results", str(results)]
+        command += ["--tokens", str(tokens), "--data", options["data"], "--split", options["split"]]
+        command += [
+            "--listen",
+            str(options["listen"]),
+            "--seed",
+            str(options["seed"]),
+            "--label",
+            options["source_label"],
+        ]
+        command += ["--revision", source.revision] * bool(source.revision)  # its audio is in the cache now
+        command += ["--limit", str(options["limit"])] * (options["limit"] is not None)
+        command += ["--workers", str(options["workers"])] * (options["workers"] is not None)
+        command += ["--random-weights"] * bool(options["random_weights"])
+        home = python.parent.parent
+        done = subprocess.run(command, env=credential_free_env(home, offline=True))
+    if done.returncode:
+        raise SubmitError(
+            f"the run in the isolated environment {home} failed (exit status {done.returncode}; see above)"
+        )
+    codec_id = request["codec_id"]
+    report = RunReport(codec_id, [check], results_io.results_path(results, codec_id, "reconstruction"))
+    if options["publish_repo"]:
+        report.published = publish_results(results, options["publish_repo"], codecs=[codec_id], token=token).summary()
+    return report
+
+
+def _environments_root() -> Path:
+    """Where ``run-request --install`` keeps one virtual environment per requested package and version."""
+    base = os.environ.get("KODEK_CACHE") or Path.home() / ".cache" / "kodek"
+    return Path(base) / "requests"
 
 
 # -- maintainers: publish results --------------------------------------------------------------------------------

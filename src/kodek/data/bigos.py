@@ -96,8 +96,11 @@ def load_bigos(
     failures: list[dict[str, Any]] = []
     with hub_errors(f"BIGOS-v2 {repo}@{revision}"):
         try:
-            info = api.dataset_info(repo, revision=revision)
-            files = api.list_repo_files(repo, repo_type="dataset", revision=info.sha)
+            if _offline():  # what an earlier run fetched (kodek run-request --install runs this way, tokenless)
+                sha, files = _cached_listing(repo, revision)
+            else:
+                sha = api.dataset_info(repo, revision=revision).sha
+                files = api.list_repo_files(repo, repo_type="dataset", revision=sha)
         except GatedRepoError as error:
             raise BigosError(
                 f"{repo} is gated: accept its conditions on https://huggingface.co/datasets/{repo} "
@@ -110,7 +113,7 @@ def load_bigos(
             dataset = converted
             layout = "parquet-conversion"
         else:
-            dataset = _from_raw_files(api, repo, info.sha, files, subsets, split, failures)
+            dataset = _from_raw_files(api, repo, sha, files, subsets, split, failures)
             layout = "raw"
     dataset = _normalise(dataset, split, failures)
     missing = _missing_references(dataset)
@@ -123,17 +126,20 @@ def load_bigos(
         )
     for failure in failures:
         log.warning("BIGOS-v2 %s: %s not used: %s", split, failure["audioname"], failure["reason"])
-    return BigosSplit(dataset, info.sha, subsets, layout, missing, failures)
+    return BigosSplit(dataset, sha, subsets, layout, missing, failures)
 
 
 def _parquet_conversion(api, repo: str, config: str, split: str):
     """The Hub's parquet export of the script dataset, if there is one for this config/split."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError, RevisionNotFoundError
 
     try:
-        files = api.list_repo_files(repo, repo_type="dataset", revision="refs/convert/parquet")
-    except RevisionNotFoundError:
+        if _offline():
+            files = _cached_listing(repo, "refs/convert/parquet")[1]
+        else:
+            files = api.list_repo_files(repo, repo_type="dataset", revision="refs/convert/parquet")
+    except (RevisionNotFoundError, LocalEntryNotFoundError):
         return None
     wanted = sorted(f for f in files if PurePosixPath(f).parts[:2] == (config, split) and f.endswith(".parquet"))
     if not wanted:
@@ -144,6 +150,20 @@ def _parquet_conversion(api, repo: str, config: str, split: str):
         hf_hub_download(repo, f, repo_type="dataset", revision="refs/convert/parquet", token=api.token) for f in wanted
     ]
     return datasets.Dataset.from_parquet(paths)
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _cached_listing(repo: str, revision: str) -> tuple[str, list[str]]:
+    """(commit, files) of the locally cached snapshot of ``repo`` at ``revision`` (offline mode)."""
+    from huggingface_hub import snapshot_download
+
+    root = Path(snapshot_download(repo, repo_type="dataset", revision=revision, local_files_only=True))
+    return root.name, sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def _find(files: list[str], subset: str, split: str, suffixes: tuple[str, ...]) -> str | None:
