@@ -246,9 +246,13 @@ def test_hub_errors_are_one_line(hub, tmp_path, capsys, monkeypatch, fault):
         assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("kodek: error: publishing")
         expected = {"bad-token": "refused the credentials", 500: "HTTP 500", "drop": "cannot reach the Hub"}
         assert expected[fault] in err
-        code = main(["score", "--tokens", "kodek-test/faults", "--codec", "opus-6kbps", "--out", str(tmp_path / "r")])
-        err = capsys.readouterr().err
-        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        for command in (
+            ["score", "--tokens", "kodek-test/faults", "--codec", "opus-6kbps", "--out", str(tmp_path / "r")],
+            ["tokenize", "--codec", "opus-6kbps", "--data", f"bigos:{SUBSET}", "--out", str(tmp_path / "t")],
+        ):
+            code = main(command)
+            err = capsys.readouterr().err
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     finally:
         hub.fault = None
         hub.refused_tokens.clear()

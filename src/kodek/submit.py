@@ -285,14 +285,7 @@ def _request_from_pr(repo: str, pr: int | None, token: str | bool | None) -> tup
 
 
 def install_command(request: dict[str, Any], python: str | Path = sys.executable) -> list[str]:
-    return [
-        str(python),
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        f"{request['package']}=={request['version']}",
-    ]
+    return [str(python), "-m", "pip", "install", f"{request['package']}=={request['version']}"]
 
 
 # Where the maintainer's Hub credentials live; none of them reaches a submission's code.
