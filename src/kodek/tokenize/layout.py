@@ -60,13 +60,15 @@ def complete_shards(root: Path, codec_id: str, split: str, meta: dict[str, Any])
     counts = shard_counts(files)
     if len(counts) > 1:
         return f"{split} holds shards of {len(counts)} schemes ({', '.join(f'of {n}' for n in sorted(counts))})"
-    recorded = meta.get("splits", {}).get(split, {})
-    count = recorded.get("shard_count") or (counts.pop() if counts else 0)
-    done = recorded.get("shards", {})
+    recorded = meta.get("splits", {}).get(split)
+    count = (recorded or {}).get("shard_count") or (counts.pop() if counts else 0)
+    # kodek records every shard it finishes; a folder made otherwise is judged by its files alone
+    done = recorded.get("shards", {}) if recorded is not None else None
     missing = [
         shard_name(split, i, count)
         for i in range(count)
-        if shard_name(split, i, count) not in done or not shard_path(root, codec_id, split, i, count).is_file()
+        if (done is not None and shard_name(split, i, count) not in done)
+        or not shard_path(root, codec_id, split, i, count).is_file()
     ]
     if not count or missing:
         return (
