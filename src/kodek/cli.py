@@ -181,7 +181,11 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
         print(stats.summary())
-        for failure in stats.failures:
+        if source.failures:
+            print(
+                f"  {len(source.failures)} of the {source.utterances_total} utterances {source.label} lists not loaded:"
+            )
+        for failure in [*source.failures, *stats.failures]:
             print(f"  failed: {failure['audioname']}: {failure['reason']}")
     print(f"load with: datasets.load_dataset({str(args.out)!r}, {args.codec!r}, split=...)")
     return 0
