@@ -161,3 +161,17 @@ def test_the_hub_parquet_conversion_is_preferred_when_present(hub, tmp_path):
     assert split.dataset["audio_duration_seconds"] == [pytest.approx(0.8)]
     wave, rate = load_audio(split.dataset[0]["audio"]["bytes"])
     assert rate == 16_000 and len(wave) == 12_800
+
+
+def test_a_fetched_split_reads_again_offline_from_the_cache(bigos, monkeypatch):
+    """What ``kodek run-request --install`` relies on: the tokenless, offline run finds the audio fetched before."""
+    from huggingface_hub import constants
+
+    online = load_bigos("pwr-azon_read-20", "test", token="t")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    bigos.fault = "drop"  # any request would fail
+    try:
+        offline = load_bigos("pwr-azon_read-20", "test", revision=online.revision, token=False)
+    finally:
+        bigos.fault = None
+    assert offline.revision == online.revision and offline.dataset["audioname"] == online.dataset["audioname"]
