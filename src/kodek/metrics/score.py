@@ -562,6 +562,10 @@ def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
                 f"same settings to finish it, or delete {work} to start again"
             )
         return Delay(**saved["delay"])
+    if any(work.glob("part-*.parquet")):
+        raise ScoreError(
+            f"{work}: parts of an unfinished run without its settings (an older kodek); delete it to start again"
+        )
     delay = estimate()
     work.mkdir(parents=True, exist_ok=True)
     layout.write_json(path, {"settings": settings, "delay": asdict(delay)})
