@@ -93,13 +93,47 @@ def test_pesq_and_stoi_modules_equal_kodek_metrics(speech):
     assert estoi == pytest.approx(intrusive.estoi(ref, deg), abs=1e-6)
 
 
-def test_missing_values_are_reported_not_averaged(speech):
+def test_failed_predictions_count_at_the_floor_missing_ones_are_left_out(speech):
     ref, _ = speech
     out = load("pesq").compute(predictions=[np.zeros_like(ref), ref], references=[ref, ref])
-    assert out["pesq_per_item"][0] is None and out["missing"] == 1 and out["missing_reasons"]
-    assert out["pesq"] == pytest.approx(out["pesq_per_item"][1])
+    assert out["pesq_per_item"][0] is None and out["failed"] == 1 and out["missing"] == 0
+    assert out["failed_reasons"] == ["reconstruction is silent"]
+    assert out["pesq"] == pytest.approx((1.0 + out["pesq_per_item"][1]) / 2)  # the silent one at PESQ's floor
+    silent_reference = load("stoi").compute(predictions=[ref, ref], references=[np.zeros_like(ref), ref])
+    assert silent_reference["missing_reasons"] == ["original is silent"] and silent_reference["failed"] == 0
+    assert silent_reference["stoi"] == pytest.approx(silent_reference["stoi_per_item"][1])
     wer = load("wer").compute(predictions=["coś"], references=["<unk>"])
     assert wer["wer"] is None and wer["missing"] == 1
+
+
+def test_the_modules_and_the_scorer_agree_on_the_same_pairs(speech):
+    """A late, short reconstruction: the modules and ``kodek score``'s worker give the same numbers."""
+    from pesq import pesq as pesq_ref
+
+    from kodek.metrics.modelstage import ModelMetrics, Pair
+    from kodek.metrics.pairs import estimate_delay, fit_reconstruction
+    from kodek.metrics.score import compute_metrics
+
+    ref, deg = speech
+    late = np.concatenate([np.zeros(160, np.float32), deg])[:-4_000]  # 10 ms late, 250 ms lost at the end
+    delay = estimate_delay([(ref, late, 16_000)])
+    assert delay.ms == pytest.approx(10.0)
+    scorer = compute_metrics(["pesq_wb", "pesq_nb", "stoi", "estoi"], ref, late, 16_000, delay.seconds)
+    wb = load("pesq").compute(predictions=[late], references=[ref])
+    nb = load("pesq").compute(predictions=[late], references=[ref], mode="nb")
+    stoi = load("stoi").compute(predictions=[late], references=[ref])
+    estoi = load("stoi").compute(predictions=[late], references=[ref], extended=True)
+    assert wb["delay_ms"] == pytest.approx(10.0)
+    assert wb["pesq"] == pytest.approx(scorer["pesq_wb"], abs=1e-9) and nb["pesq"] == pytest.approx(scorer["pesq_nb"])
+    assert stoi["stoi"] == pytest.approx(scorer["stoi"]) and estoi["estoi"] == pytest.approx(scorer["estoi"])
+    # Independently: undo the 160 samples by hand, pad the lost end with zeros, call pesq directly.
+    by_hand = np.concatenate([late[160:], np.zeros(len(ref) - len(late) + 160, np.float32)])
+    assert wb["pesq"] == pytest.approx(pesq_ref(16_000, ref.astype(float), by_hand.astype(float), "wb"), abs=1e-6)
+    pytest.importorskip("resemblyzer")
+    module = load("speaker_similarity").compute(predictions=[late], references=[ref], model="resemblyzer")
+    models = ModelMetrics(["spk_sim"], speaker_model="resemblyzer", use_cache=False)
+    prepared = fit_reconstruction(late, 16_000, 16_000, len(ref), delay.seconds)
+    assert module["speaker_similarity"] == pytest.approx(models.compute([Pair(ref, prepared, "")])[0]["spk_sim"])
 
 
 def test_wer_cer_modules_pool_over_the_corpus():

@@ -200,16 +200,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from kodek.metrics.registry import DEFAULT_METRICS
+    from kodek.metrics.registry import DEFAULT_METRICS, get_metric
     from kodek.metrics.score import score
     from kodek.tokenize.reader import open_tokens
 
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else list(DEFAULT_METRICS)
+    for name in metrics:  # before any work: an unknown name is one line listing the valid ones
+        get_metric(name)
     tokens = open_tokens(args.tokens, args.codec, revision=args.revision, token=args.token)
     data = score(
         tokens,
         Path(args.out),
         split=args.split,
-        metrics=args.metrics.split(",") if args.metrics else DEFAULT_METRICS,
+        metrics=metrics,
         workers=args.workers,
         device=args.device,
         model_device=args.model_device,
@@ -225,10 +228,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     for name, metric in data["metrics"].items():
         rec, gt = metric.get("rec") or {}, metric.get("gt")
         mean = "n/a" if rec.get("mean") is None else f"{rec['mean']:.3f}"
-        line = f"  {name}: {mean} (n={rec.get('n', 0)}, missing={rec.get('missing', 0)})"
+        line = f"  {name}: {mean} (n={rec.get('n', 0)}, failed={rec.get('failed', 0)}, missing={rec.get('missing', 0)})"
         if gt:
             line += f"; GT {'n/a' if gt['mean'] is None else format(gt['mean'], '.3f')} (n={gt['n']})"
         print(line + (f"  [{metric['why']}]" if metric.get("why") else ""))
+    counts = data["failures"].get("utterances")
+    if counts:
+        stages = ", ".join(f"{k} {v}" for k, v in counts["by_stage"].items() if v)
+        print(
+            f"  utterances: {counts['scored']} of {counts['source']} scored"
+            + (f" (not scored: {stages})" if stages else "")
+        )
+    if data.get("delay_ms") is not None:
+        print(f"  delay compensated: {data['delay_ms']:.2f} ms")
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -424,6 +436,15 @@ def cmd_lm_eval(args: argparse.Namespace) -> int:
         print(f"  {name}: {values}")
     if data["random_weights"]:
         print("  (random weights: a pipeline check, not a score)")
+    counts = data["failures"].get("utterances")
+    if counts:
+        stages = ", ".join(f"{k} {v}" for k, v in counts["by_stage"].items() if v)
+        print(
+            f"  utterances: {counts['scored']} of {counts['source']} scored"
+            + (f" (not scored: {stages})" if stages else "")
+        )
+    if data.get("delay_ms") is not None:
+        print(f"  delay compensated: {data['delay_ms']:.2f} ms")
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -440,6 +461,15 @@ def cmd_lm_speech(args: argparse.Namespace) -> int:
         f"{args.codec}: bits per second of test audio: trained {metric['trained']:.1f}, "
         f"unigram {metric['unigram']:.1f}, uniform (bitrate) {metric['uniform']:.1f}"
     )
+    counts = data["failures"].get("utterances")
+    if counts:
+        stages = ", ".join(f"{k} {v}" for k, v in counts["by_stage"].items() if v)
+        print(
+            f"  utterances: {counts['scored']} of {counts['source']} scored"
+            + (f" (not scored: {stages})" if stages else "")
+        )
+    if data.get("delay_ms") is not None:
+        print(f"  delay compensated: {data['delay_ms']:.2f} ms")
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 

@@ -57,6 +57,32 @@ def _print_unavailable_metrics(results: list[dict]) -> None:
             print(f"  - {name}: {reason}")
 
 
+def demo_speaker_model() -> tuple[str | None, str | None]:
+    """(speaker model for ``kodek score``, a line saying why) for this machine.
+
+    The default embedder when its weights can be loaded; else ``resemblyzer``, whose weights ship
+    inside its package, so that speaker similarity is measured offline too. Its results name it as
+    the model (``models.speaker.id``, the metric's ``model``): never passed off as the default.
+    """
+    from kodek.metrics.models import ModelUnavailable
+    from kodek.metrics.speaker import DEFAULT_SPEAKER_MODEL, RESEMBLYZER, load_speaker_embedder
+
+    try:
+        load_speaker_embedder(DEFAULT_SPEAKER_MODEL, "cpu", local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+        return None, None
+    except ModelUnavailable as error:
+        default_error = error
+    try:
+        load_speaker_embedder(RESEMBLYZER, "cpu")
+    except ModelUnavailable:
+        return None, None  # the default's reason is recorded in every result
+    return RESEMBLYZER, (
+        f"Speaker similarity: {DEFAULT_SPEAKER_MODEL} is not available here ({default_error}); measured with the "
+        f"offline embedder {RESEMBLYZER} instead, and labelled so in the results (not comparable with "
+        f"{DEFAULT_SPEAKER_MODEL} numbers)."
+    )
+
+
 def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None, workers: int | None = None) -> int:
     from kodek.data.source import load_source
     from kodek.hub import hub_reachable
@@ -71,6 +97,9 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         print("The Hugging Face Hub is not reachable: codecs whose weights are not cached are skipped.")
     tokens_dir, results_dir = out / "tokens", out / "results"
     source = load_source("sample", split)
+    speaker_model, speaker_note = demo_speaker_model()
+    if speaker_note:
+        print(speaker_note)
     skipped: list[Skipped] = []
     done: list[str] = []
     for entry in registry().entries.values():
@@ -95,7 +124,7 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         print(f"\n== {spec.id}")
         stats = tokenize(codec, source, tokens_dir)
         print(stats.summary())
-        score(open_tokens(tokens_dir, spec.id), results_dir, split=split, workers=workers)
+        score(open_tokens(tokens_dir, spec.id), results_dir, split=split, workers=workers, speaker_model=speaker_model)
         done.append(spec.id)
 
     loaded = load_results(results_dir)

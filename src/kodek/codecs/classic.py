@@ -7,15 +7,17 @@ codes is exactly the nominal one.
 - Opus (libopus through PyAV) in hard-CBR mode with 20 ms packets: 6 kbps =
   50 packets/s x 15 bytes x 8 bit.
 - Codec2 (libcodec2 through pycodec2) at 8 kHz: 3200 bit/s = 50 frames/s x 8 bytes,
-  1600 bit/s = 25 frames/s x 8 bytes. Codec2's algorithmic delay (tens of ms) is
-  not compensated: PESQ aligns internally, STOI does not.
+  1600 bit/s = 25 frames/s x 8 bytes. Its algorithmic delay (tens of ms) is left in the
+  output: ``kodek score`` estimates and compensates every codec's delay the same way.
+  libcodec2's decoder draws phases from a process-wide random generator; it is reset before
+  every utterance, so the same codes always decode to the same audio.
 - G.711 mu-law (FFmpeg's pcm_mulaw through PyAV) at 8 kHz: one byte per sample, 64 kbit/s.
 """
 
 from __future__ import annotations
 
 import math
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -179,12 +181,47 @@ class Codec2Codec(CodecBase):
 
         lengths = self.sample_lengths(frame_lengths)
         waves = np.zeros((len(codes), int(lengths.max(initial=0))), dtype=np.float32)
+        state = _codec2_rand_state()
         for row, item, count in zip(waves, codes, frame_lengths, strict=True):
+            if state is not None:
+                state.value = CODEC2_RAND_SEED  # the decoder's phases: the same for every utterance and run
             decoder = pycodec2.Codec2(self.mode)
             packets = np.ascontiguousarray(item[:, :count].T.astype(np.uint8))
             pcm = np.concatenate([decoder.decode(p.tobytes()) for p in packets]) if count else np.zeros(0)
             row[: len(pcm)] = pcm.astype(np.float32) / 32768
         return waves, lengths
+
+
+CODEC2_RAND_SEED = 1  # libcodec2's initial value of its generator's state
+
+
+@cache
+def _codec2_rand_state():
+    """libcodec2's ``codec2_rand`` state (a static ``unsigned long``), or None where it cannot be found.
+
+    ``codec2_rand`` is ``next = next * 1103515245 + 12345`` (x86-64: ``imul rax, [rip+disp32], imm32``
+    first); the state's address is read from that instruction and checked against the constant.
+    """
+    import ctypes
+    import glob
+    import os
+    import platform
+
+    import pycodec2
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    folder = os.path.dirname(os.path.dirname(pycodec2.__file__))
+    for path in [*sorted(glob.glob(os.path.join(folder, "pycodec2.libs", "libcodec2*"))), "libcodec2.so.1.2"]:
+        try:
+            function = ctypes.cast(ctypes.CDLL(path).codec2_rand, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+        code = ctypes.string_at(function, 11)
+        if code[:3] != b"\x48\x69\x05" or code[7:11] != (1103515245).to_bytes(4, "little"):
+            return None
+        return ctypes.c_uint64.from_address(function + 11 + int.from_bytes(code[3:7], "little", signed=True))
+    return None
 
 
 MULAW = CodecSpec(

@@ -80,11 +80,14 @@ def _run(pairs, workers: int | None, embedder, batch: int) -> float:
     pool = None
     if workers:
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("forkserver"), initializer=single_threaded_worker
+            max_workers=workers,
+            mp_context=get_context("forkserver"),
+            initializer=single_threaded_worker,
+            initargs=(os.getpid(),),
         )
         list(pool.map(_warm, range(workers)))  # workers started and imports done before timing
         started = time.perf_counter()
-        futures = [pool.submit(compute_metrics, list(CPU_METRICS), o, d) for o, d in pairs]
+        futures = [pool.submit(compute_metrics, list(CPU_METRICS), o, d, 16_000, 0.0) for o, d in pairs]
     if embedder is not None:
         for start in range(0, len(pairs), batch):
             chunk = pairs[start : start + batch]

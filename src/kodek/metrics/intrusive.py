@@ -1,9 +1,10 @@
 """Intrusive quality metrics: the reference library, called the reference way.
 
 Each function takes the original (reference) and the reconstruction as mono
-float arrays at the metric's own rate, already aligned to the same length, and
-returns a float, or raises :class:`MetricUnavailable` with the reason when the
-reference library cannot give a value (silence, too short). A missing value is
+float arrays at the metric's own rate, already prepared by :mod:`kodek.metrics.pairs`
+(resampled, delay removed, fitted to the original's length), and returns a float,
+or raises :class:`MetricUnavailable` with the reason when the reference library
+cannot give a value (silence, too short). A missing value is
 recorded as missing, never replaced by a made-up number.
 """
 
@@ -19,16 +20,9 @@ class MetricUnavailable(ValueError):
 
 
 PESQ_MIN_SECONDS = 0.25  # P.862 needs at least 1/4 s; shorter input raises in the library
-
-
-def align(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both signals cut to the shorter length (codec outputs often differ by a few samples).
-
-    The scorer aligns reconstructions to the original itself; this is for callers that
-    hand over pairs of unequal length (the ``evaluate`` modules).
-    """
-    length = min(len(reference), len(degraded))
-    return np.asarray(reference)[:length], np.asarray(degraded)[:length]
+# pystoi works on 256-sample frames (hop 128) at 10 kHz and needs 30 of them (~0.4 s): shorter
+# input either crashes inside the library (under ~26 ms) or returns a 1e-5 placeholder.
+STOI_MIN_SECONDS = (29 * 128 + 256) / 10_000
 
 
 def _check_pair(reference: np.ndarray, degraded: np.ndarray) -> None:
@@ -74,11 +68,16 @@ def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000,
     _check_pair(reference, degraded)
     if not np.any(reference):
         raise MetricUnavailable("silent reference")
+    if len(reference) < STOI_MIN_SECONDS * sample_rate:
+        raise MetricUnavailable(f"too short for STOI ({len(reference) / sample_rate:.3f} s < {STOI_MIN_SECONDS:.3f} s)")
     # pystoi drops silent frames; with fewer than 30 frames left it warns and returns a
     # placeholder 1e-5, which must not be averaged as a score.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        value = stoi_ref(reference.astype(np.float64), degraded.astype(np.float64), sample_rate, extended=extended)
+        try:
+            value = stoi_ref(reference.astype(np.float64), degraded.astype(np.float64), sample_rate, extended=extended)
+        except (ValueError, IndexError) as error:  # pystoi's own shape errors on degenerate input
+            raise MetricUnavailable(f"STOI: {type(error).__name__}") from error
     if any("Not enough STFT frames" in str(w.message) for w in caught):
         raise MetricUnavailable("STOI: fewer than 30 speech frames (too short or silent)")
     if not np.isfinite(value):

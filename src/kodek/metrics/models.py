@@ -27,9 +27,9 @@ class ModelRef:
 
     @classmethod
     def parse(cls, text: str, default_revision: str | None = None) -> ModelRef:
-        """``org/name``, ``org/name@revision`` or a local path (no revision)."""
+        """``org/name``, ``org/name@revision`` or a local path (revision: a fingerprint of its files)."""
         if Path(text).exists():
-            return cls(str(text), None)
+            return cls(str(text), local_fingerprint(Path(text)))
         name, _, revision = text.partition("@")
         return cls(name, revision or default_revision)
 
@@ -39,6 +39,21 @@ class ModelRef:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.name, "revision": self.revision}
+
+
+def local_fingerprint(path: Path) -> str:
+    """``local-<hash>`` of a local model's files (relative path, size, mtime): replacing the folder's
+    weights changes it, so cached transcripts and embeddings of the old model are never reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        stat = file.stat()
+        digest.update(
+            f"{file.relative_to(path) if file != path else file.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+        )
+    return f"local-{digest.hexdigest()[:16]}"
 
 
 def auto_device(device: str | None) -> str:
@@ -56,7 +71,9 @@ def model_source(ref: ModelRef, local_files_only: bool) -> tuple[str, dict[str, 
     Offline, the snapshot is looked up in the Hub cache first, so that no part of the
     loading (config, weights, adapter probes) tries the network and waits on retries.
     """
-    if ref.is_local or not local_files_only:
+    if ref.is_local:
+        return ref.name, {}
+    if not local_files_only:
         return ref.name, {"revision": ref.revision}
     from huggingface_hub import snapshot_download
 

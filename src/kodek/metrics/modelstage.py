@@ -23,7 +23,7 @@ import numpy as np
 from kodek.metrics import text
 from kodek.metrics.cache import ModelCache
 from kodek.metrics.intrusive import MetricUnavailable
-from kodek.metrics.models import ModelUnavailable, cached_outputs, is_missing
+from kodek.metrics.models import ModelUnavailable, cached_outputs, is_missing, missing
 from kodek.metrics.registry import ASR, METRICS, SPEAKER
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,12 @@ TRANSCRIPT_COLUMNS = ("transcript_orig", "transcript_rec")
 
 @dataclass
 class Pair:
-    """One utterance ready for the model metrics: 16 kHz, aligned to the same length."""
+    """One utterance ready for the model metrics: 16 kHz, prepared by :mod:`kodek.metrics.pairs`."""
 
     original: np.ndarray
-    degraded: np.ndarray
+    degraded: np.ndarray | None  # None where the reconstruction failed
     reference_text: str  # "" where the dataset withholds it
+    failure: str | None = None  # why the reconstruction failed: its REC values count at the floor
 
 
 def columns(name: str) -> list[tuple[str, str]]:
@@ -47,6 +48,8 @@ def columns(name: str) -> list[tuple[str, str]]:
     for condition in metric.conditions:
         column = name if condition == "rec" else f"{name}__gt"
         out += [(column, "float64"), (f"{column}__missing", "string")]
+        if condition == "rec":
+            out.append((f"{column}__failed", "string"))
         if metric.kind == ASR:
             out.append((f"{column}__len", "int64"))  # reference length: pooled rates from the table
     return out
@@ -116,10 +119,12 @@ class ModelMetrics:
                 row.update({"spk_sim": None, "spk_sim__missing": self.speaker_error[1]})
             return
         key = "speaker|" + "|".join(str(v) for v in self.speaker.describe().values())
-        waves = [p.original for p in pairs] + [p.degraded for p in pairs]
+        live = [i for i, p in enumerate(pairs) if p.failure is None]
+        waves = [p.original for p in pairs] + [pairs[i].degraded for i in live]
         embeddings = cached_outputs(waves, self.speaker.embed, key, self.cache)
-        for row, ref, deg in zip(rows, embeddings[: len(pairs)], embeddings[len(pairs) :], strict=True):
-            row.update(_value("spk_sim", lambda r=ref, d=deg: _similarity(r, d)))
+        degraded = dict(zip(live, embeddings[len(pairs) :], strict=True))
+        for i, (row, ref) in enumerate(zip(rows, embeddings[: len(pairs)], strict=True)):
+            row.update(_failed_or(pairs[i].failure, "spk_sim", ref, degraded.get(i), _similarity))
 
     def _asr(self, pairs: Sequence[Pair], rows: list[dict[str, Any]]) -> None:
         names = [n for n in self.names if METRICS[n].kind == ASR]
@@ -130,29 +135,38 @@ class ModelMetrics:
                     for column, _ in columns(name):
                         row[column] = self.asr_error[1] if column.endswith("__missing") else None
             return
-        waves = [p.original for p in pairs] + [p.degraded for p in pairs]
+        live = [i for i, p in enumerate(pairs) if p.failure is None]
+        waves = [p.original for p in pairs] + [pairs[i].degraded for i in live]
         transcripts = cached_outputs(waves, self.asr.transcribe, self.asr.cache_key(), self.cache)
-        for row, pair, orig, rec in zip(rows, pairs, transcripts[: len(pairs)], transcripts[len(pairs) :], strict=True):
+        degraded = dict(zip(live, transcripts[len(pairs) :], strict=True))
+        for i, (row, pair, orig) in enumerate(zip(rows, pairs, transcripts[: len(pairs)], strict=True)):
+            rec = degraded.get(i, missing(pair.failure or "no reconstruction"))
             row["transcript_orig"] = None if is_missing(orig) else orig
             row["transcript_rec"] = None if is_missing(rec) else rec
             for name in names:
-                row.update(self._asr_metric(name, pair.reference_text, orig, rec))
+                row.update(self._asr_metric(name, pair.reference_text, orig, rec, pair.failure))
 
-    def _asr_metric(self, name: str, reference: str, orig: Any, rec: Any) -> dict[str, Any]:
+    def _asr_metric(self, name: str, reference: str, orig: Any, rec: Any, failure: str | None) -> dict[str, Any]:
+        """GT and REC columns of one ASR metric; REC fails where the reconstruction (or its transcript) did."""
         metric = METRICS[name]
         rate = text.word_errors if metric.unit == "word" else text.char_errors
         out: dict[str, Any] = {}
         if metric.against == "orig":
             # dWER: the original's transcript stands in for the reference text.
             return _rate(
-                name, lambda: rate(self._original_text(orig), _text(rec, "reconstruction"), self.normalisation)
+                name,
+                lambda: rate(self._original_text(orig), _text(rec, "reconstruction"), self.normalisation),
+                failure,
             )
-        for condition, hypothesis in (("gt", orig), ("rec", rec)):
+        for condition, hypothesis, what in (("gt", orig, "original"), ("rec", rec, "reconstruction")):
             column = name if condition == "rec" else f"{name}__gt"
             if not reference.strip():
                 out.update({column: None, f"{column}__missing": WITHHELD, f"{column}__len": None})
+                if condition == "rec":
+                    out[f"{column}__failed"] = None
                 continue
-            out.update(_rate(column, lambda h=hypothesis: rate(reference, _text(h, "audio"), self.normalisation)))
+            compute = lambda h=hypothesis, w=what: rate(reference, _text(h, w), self.normalisation)  # noqa: E731
+            out.update(_rate(column, compute, failure if condition == "rec" else None, condition == "rec"))
         return out
 
     def _original_text(self, orig: Any) -> str:
@@ -203,16 +217,33 @@ def _similarity(reference: Any, degraded: Any) -> float:
     return similarity(reference, degraded)
 
 
-def _value(column: str, compute) -> dict[str, Any]:
+def _failed_or(failure: str | None, column: str, ref: Any, deg: Any, compute) -> dict[str, Any]:
+    """A REC value of a pair: failed (the reconstruction's fault), missing (the original's), or the value."""
+    if failure is not None:
+        return {column: None, f"{column}__missing": None, f"{column}__failed": failure}
+    if is_missing(ref):
+        return {column: None, f"{column}__missing": ref["missing"], f"{column}__failed": None}
+    if is_missing(deg):
+        return {column: None, f"{column}__missing": None, f"{column}__failed": deg["missing"]}
     try:
-        return {column: compute(), f"{column}__missing": None}
+        return {column: compute(ref, deg), f"{column}__missing": None, f"{column}__failed": None}
     except MetricUnavailable as error:
-        return {column: None, f"{column}__missing": str(error)}
+        return {column: None, f"{column}__missing": str(error), f"{column}__failed": None}
 
 
-def _rate(column: str, compute) -> dict[str, Any]:
+def _rate(column: str, compute, failure: str | None = None, rec: bool = True) -> dict[str, Any]:
+    """An error-rate column: failed where the reconstruction failed, else the rate or a missing reason.
+
+    A REC transcript that could not be made while the original's could is a failure too.
+    """
+    extra = {f"{column}__failed": None} if rec else {}
+    if failure is not None:
+        return {column: None, f"{column}__missing": None, f"{column}__len": None, f"{column}__failed": failure}
     try:
         result = compute()
     except MetricUnavailable as error:
-        return {column: None, f"{column}__missing": str(error), f"{column}__len": None}
-    return {column: result.rate, f"{column}__missing": None, f"{column}__len": result.length}
+        reason = str(error)
+        if rec and reason.startswith("no transcript of the reconstruction"):
+            return {column: None, f"{column}__missing": None, f"{column}__len": None, f"{column}__failed": reason}
+        return {column: None, f"{column}__missing": reason, f"{column}__len": None, **extra}
+    return {column: result.rate, f"{column}__missing": None, f"{column}__len": result.length, **extra}

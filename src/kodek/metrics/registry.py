@@ -13,10 +13,12 @@ Three kinds, run in different places by the scorer:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from kodek.errors import KodekError
 
 INTRUSIVE, SPEAKER, ASR = "intrusive", "speaker", "asr"
 
@@ -35,6 +37,24 @@ class MetricDef:
     # asr metrics: "word" or "char" errors, against the reference text ("ref") or the original's transcript ("orig")
     unit: str = ""
     against: str = "ref"
+    # The worst value where ``value_range`` leaves that end open (error rates, distances): what an
+    # empty output scores. A failed reconstruction counts at :meth:`floor`.
+    failure_value: float | None = None
+
+    def floor(self, observed: Sequence[float] = ()) -> float:
+        """The value a failed reconstruction counts at: the worst end of the metric's range.
+
+        Where the range is open on the bad side, the worse of ``failure_value`` and the worst
+        value ``observed`` for the same codec: failing can never score better than succeeding.
+        """
+        low, high = self.value_range
+        if self.higher_is_better:
+            return float(low)
+        if high is not None:
+            return float(high)
+        worst = max((v for v in observed if v is not None and np.isfinite(v)), default=None)
+        base = float(self.failure_value if self.failure_value is not None else low)
+        return base if worst is None else max(base, float(worst))
 
     def load(self) -> Callable[[np.ndarray, np.ndarray], float]:
         module, _, attr = self.function.partition(":")
@@ -43,7 +63,8 @@ class MetricDef:
 
 def _asr(name: str, label: str, unit: str, against: str, description: str) -> MetricDef:
     conditions = ("gt", "rec") if against == "ref" else ("rec",)
-    return MetricDef(name, label, "", 16_000, False, (0.0, None), ASR, description, conditions, unit, against)
+    # An empty transcript deletes every reference word (or character): rate 1.0.
+    return MetricDef(name, label, "", 16_000, False, (0.0, None), ASR, description, conditions, unit, against, 1.0)
 
 
 METRICS: dict[str, MetricDef] = {
@@ -93,6 +114,8 @@ METRICS: dict[str, MetricDef] = {
             False,
             (0.0, None),
             description="Mean |log10 mel magnitude difference| (librosa; 1024-pt STFT, hop 256, 80 mel bands), 16 kHz",
+            # every band of a full-scale signal against the -100 dB magnitude floor: no reconstruction does worse
+            failure_value=5.0,
         ),
         MetricDef(
             "spk_sim",
@@ -113,8 +136,12 @@ METRICS: dict[str, MetricDef] = {
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 
+class UnknownMetric(KodekError, ValueError):
+    pass
+
+
 def get_metric(name: str) -> MetricDef:
     try:
         return METRICS[name]
     except KeyError:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+        raise UnknownMetric(f"unknown metric {name!r}; valid names: {', '.join(METRICS)}") from None

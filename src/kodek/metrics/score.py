@@ -15,9 +15,10 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,15 @@ import pyarrow.parquet as pq
 from kodek import audio
 from kodek.errors import KodekError
 from kodek.metrics import results, text
-from kodek.metrics.intrusive import MetricUnavailable
 from kodek.metrics.modelstage import TRANSCRIPT_COLUMNS, ModelMetrics, Pair, columns
+from kodek.metrics.pairs import (
+    Delay,
+    estimate_delay,
+    fit_reconstruction,
+    original_problem,
+    reconstruction_failure,
+    score_pair,
+)
 from kodek.metrics.registry import DEFAULT_METRICS, INTRUSIVE, METRICS, get_metric
 from kodek.tokenize import layout
 from kodek.tokenize.reader import TokenSet
@@ -50,25 +58,35 @@ class ScoreError(KodekError, RuntimeError):
 
 
 ENCODE_RTF_UTTERANCES = 8  # originals re-encoded to measure the encoder's real-time factor
+DELAY_UTTERANCES = 16  # reconstructions the codec's delay is estimated from
+SETTINGS_FILE = "settings.json"
+# Bumped whenever a metric's definition or preparation changes: results of other versions are not ranked together.
+# 2: delay compensated, REC resampled straight to each metric's rate, failed reconstructions at the floor.
+SCORING_VERSION = 2
 
 
 @dataclass
 class Pending:
     row: dict[str, Any]
     future: Future | None = None
-    failure: str | None = None  # a reason that applies to every metric of this utterance
+    failure: str | None = None  # a reason that applies to every metric of this utterance: not scored
+    stage: str = "metric"  # where that failure happened: "decode" or "metric"
     model_values: dict[str, Any] = field(default_factory=dict)
 
 
 _LIMITS: list = []  # keeps the worker's thread limits alive
+PARENT_POLL_S = 1.0
 
 
-def single_threaded_worker() -> None:
-    """Pool initializer: one BLAS/OpenMP thread per worker, since the workers already fill every core.
+def single_threaded_worker(parent: int | None = None) -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker, and no worker outliving the scorer.
 
-    Without it each worker's numpy (PESQ/STOI's FFTs and matrix products) starts a thread per
-    core, and N workers oversubscribe N cores.
+    Without the thread limit each worker's numpy (PESQ/STOI's FFTs and matrix products) starts a
+    thread per core, and N workers oversubscribe N cores. A SIGKILLed scorer cannot stop its pool:
+    the worker asks the kernel for SIGKILL when its own parent (the forkserver) dies, and watches
+    the scorer's pid (``parent``) besides, so that no worker is left running as an orphan.
     """
+    exit_with_parent(parent)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -76,19 +94,51 @@ def single_threaded_worker() -> None:
     _LIMITS.append(threadpool_limits(1))
 
 
-def compute_metrics(names: Sequence[str], reference: np.ndarray, degraded: np.ndarray) -> dict[str, Any]:
-    """Every metric of one utterance: a value or a missing reason (run in a worker)."""
+def exit_with_parent(parent: int | None) -> None:
+    """This process ends when its parent process, or the process ``parent``, is gone."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent is None:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="kodek-parent-watch", daemon=True).start()
+
+
+def compute_metrics(
+    names: Sequence[str], original: np.ndarray, reconstruction: np.ndarray, rec_rate: int, delay_s: float
+) -> dict[str, Any]:
+    """Every CPU metric of one utterance (run in a worker): value, missing reason or failure reason.
+
+    ``original`` at SCORE_RATE; ``reconstruction`` at the codec's rate ``rec_rate``, prepared per
+    metric by :func:`kodek.metrics.pairs.score_pair` (the same preparation as the evaluate modules).
+    """
     out: dict[str, Any] = {}
     for name in names:
         metric = METRICS[name]
-        ref = audio.resample(reference, SCORE_RATE, metric.sample_rate)
-        deg = audio.resample(degraded, SCORE_RATE, metric.sample_rate)
-        try:
-            out[name] = metric.load()(ref, deg)
-            out[f"{name}__missing"] = None
-        except MetricUnavailable as error:
-            out[name] = None
-            out[f"{name}__missing"] = str(error)
+        outcome = score_pair(metric.load(), original, SCORE_RATE, reconstruction, rec_rate, metric.sample_rate, delay_s)
+        out[name] = outcome.value
+        out[f"{name}__missing"] = outcome.missing
+        out[f"{name}__failed"] = outcome.failed
     return out
 
 
@@ -99,9 +149,14 @@ def _utterance_schema(names: Sequence[str]) -> pa.Schema:
         pa.field("split", pa.string()),
         pa.field("duration_s", pa.float64()),
     ]
+    fields += [pa.field("failure", pa.string()), pa.field("failure_stage", pa.string())]  # the whole utterance
     for name in names:
         if METRICS[name].kind == INTRUSIVE:
-            fields += [pa.field(name, pa.float64()), pa.field(f"{name}__missing", pa.string())]
+            fields += [
+                pa.field(name, pa.float64()),
+                pa.field(f"{name}__missing", pa.string()),
+                pa.field(f"{name}__failed", pa.string()),
+            ]
         else:
             fields += [pa.field(column, pa.type_for_alias(kind)) for column, kind in columns(name)]
     if any(METRICS[n].kind == "asr" for n in names):
@@ -183,14 +238,16 @@ def score(
     spec, meta = tokens.spec, tokens.meta
     split = split or ("test" if "test" in tokens.splits else tokens.splits[0])
     table, codes = tokens.codes(split)
+    full_rows = len(table)
     if limit is not None:
         table, codes = table.slice(0, limit), codes[:limit]
+    partial = limit is not None and limit < full_rows
     origin = meta["source"]
     data_arg = origin["name"] + (f":{origin['config']}" if origin.get("config") else "")
     source = load_source(data_arg, split, token=token, revision=origin.get("revision") or "main")
     info = {**source.info(), "tokens": tokens.location}
-    scored = set(table["audioname"].to_pylist())
-    info["utterances"] = len(scored)
+    upstream = [] if partial else token_failures(meta, split)  # utterances that never reached the codes
+    info["utterances"] = len(table)
     info["hours"] = round(float(pc_sum(table["duration_s"])) / 3600, 4)
     references = table["ref_orig"].to_pylist() if "ref_orig" in table.column_names else [""] * len(table)
     info["references_withheld"] = sum(not (r or "").strip() for r in references)
@@ -199,14 +256,20 @@ def score(
         **results.header(TASK, tokens, info),
         "normalisation": normalisation,
     }
+    names = table["audioname"].to_pylist()
+    if len(set(names)) != len(names):
+        duplicates = sorted(n for n, c in Counter(names).items() if c > 1)
+        raise ScoreError(f"duplicate audionames in the tokens (e.g. {duplicates[0]}): each must be unique")
     if not spec.has_decoder:
         data.update(
             metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in infos.items()},
             by_subset={},
-            failures={"count": 0, "by_reason": {}, "items": []},
+            failures=_failures([], upstream, meta, split, len(table), partial),
             codec_facts=_codec_facts(spec, table, codes),
+            delay_ms=None,
             **record(),
         )
+        _comparable(data, source, names, upstream, split, limit, partial, normalisation, {})
         results.write_results(out, data)
         return data
 
@@ -224,15 +287,17 @@ def score(
     cpu_metrics = [n for n in metrics if METRICS[n].kind == INTRUSIVE]
     originals = {name: i for i, name in enumerate(source.dataset["audioname"])}
     work = out / spec.id / layout.WORK_DIR / TASK
+    settings = _settings(tokens, split, limit, metrics, normalisation, models)
+    delay = _resume_or_start(work, settings, lambda: _estimate_delay(codec, table, codes, source, originals))
     done = _done(work)
-    todo = [i for i, name in enumerate(table["audioname"].to_pylist()) if name not in done]
+    todo = [i for i, name in enumerate(names) if name not in done]
     schema = _utterance_schema(metrics)
     frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
     order = sorted(todo, key=lambda i: -frames[i])
     budget = max(1, int(batch_seconds * spec.frame_rate))
     timing = {"decode_s": 0.0, "decode_audio_s": 0.0, "models_s": 0.0}
     timed_originals: list[np.ndarray] = []  # a few originals, re-encoded at the end for the encoder's RTF
-    listened = {n for n in table["audioname"].to_pylist()[:listen] if SAFE_NAME.match(n)}
+    listened = {n for n in names[:listen] if SAFE_NAME.match(n)}
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -240,26 +305,43 @@ def score(
     )
     context = get_context("forkserver")
     with ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count() or 1, mp_context=context, initializer=single_threaded_worker
+        max_workers=workers or os.cpu_count() or 1,
+        mp_context=context,
+        initializer=single_threaded_worker,
+        initargs=(os.getpid(),),
     ) as pool:
         pending: list[Pending] = []
         for batch in _batches(order, frames, budget, max_batch):
             tick = time.perf_counter()
-            waves, lengths = _decode(codec, [codes[i] for i in batch], frames[batch])
+            decoded = _decode_each(codec, [codes[i] for i in batch], frames[batch])
             timing["decode_s"] += time.perf_counter() - tick
             timing["decode_audio_s"] += float(sum(table["duration_s"][i].as_py() for i in batch))
             for_models: list[tuple[Pending, Pair]] = []
-            for j, i in enumerate(batch):
+            for i, reconstruction in zip(batch, decoded, strict=True):
                 row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
+                if isinstance(reconstruction, str):
+                    pending.append(Pending(row, failure=reconstruction, stage="decode"))
+                    continue
                 if row["audioname"] in listened:
-                    _keep_example(out, spec, row["audioname"], waves[j, : lengths[j]], source, originals)
-                item, pair = _prepare(row, source, originals, waves[j, : lengths[j]], spec)
-                if pair is not None:
+                    _keep_example(out, spec, row["audioname"], reconstruction, source, originals)
+                item, original = _prepare(row, source, originals)
+                if original is not None:
                     if cpu_metrics:  # the CPU metrics start in the pool at once ...
-                        item.future = pool.submit(compute_metrics, cpu_metrics, *pair)
-                    for_models.append((item, Pair(pair[0], pair[1], references[i] or "")))
+                        item.future = pool.submit(
+                            compute_metrics, cpu_metrics, original, reconstruction, spec.sample_rate, delay.seconds
+                        )
+                    failure = reconstruction_failure(reconstruction)
+                    degraded = (
+                        None
+                        if failure
+                        else fit_reconstruction(
+                            reconstruction, spec.sample_rate, SCORE_RATE, len(original), delay.seconds
+                        )
+                    )
+                    failure = failure or (reconstruction_failure(degraded) if degraded is not None else None)
+                    for_models.append((item, Pair(original, degraded, references[i] or "", failure)))
                     if len(timed_originals) < ENCODE_RTF_UTTERANCES:
-                        timed_originals.append(pair[0])
+                        timed_originals.append(original)
                 pending.append(item)
             tick = time.perf_counter()  # ... while the models run here on the same batch
             for (item, _), values in zip(for_models, models.compute([p for _, p in for_models]), strict=True):
@@ -287,14 +369,23 @@ def score(
             infos[name]["revision"] = data["models"][role].get("revision")
             if METRICS[name].kind == "asr":
                 infos[name]["normalisation"] = normalisation
-    data.update(results.aggregate(per_utterance, infos))
-    if groups := _by_group(per_utterance, infos, source, originals):
+    scored = per_utterance.filter(pc_is_null(per_utterance["failure"]))
+    aggregated = results.aggregate(scored, infos)
+    data.update(metrics=aggregated["metrics"], by_subset=aggregated["by_subset"])
+    data["failures"] = _failures(
+        _utterance_failures(per_utterance), upstream, meta, split, len(table), partial, aggregated["failures"]
+    )
+    data["dataset"]["utterances"] = scored.num_rows
+    if groups := _by_group(scored, infos, source, originals):
         data["by_group"] = groups
     facts = _codec_facts(spec, table, codes)
+    facts["delay_ms"] = delay.ms
+    facts["delay"] = delay.describe()
     if todo:
         facts["decode_rtf"] = timing["decode_s"] / timing["decode_audio_s"] if timing["decode_audio_s"] else None
         facts.update(_encode_rtf(codec, timed_originals))
     data["codec_facts"] = facts
+    data["delay_ms"] = delay.ms
     data["run"] = {
         "wall_s": round(time.perf_counter() - started, 2),
         "workers": workers or os.cpu_count(),
@@ -304,6 +395,7 @@ def score(
         "resumed_utterances": len(table) - len(todo),
     }
     data.update(record())
+    _comparable(data, source, names, upstream, split, limit, partial, normalisation, data["models"])
     results.write_results(out, data)
     shutil.rmtree(work, ignore_errors=True)
     return data
@@ -383,20 +475,201 @@ def _decode(codec, items: list[np.ndarray], frames: np.ndarray) -> tuple[np.ndar
     return codec.decode(batch, frames)
 
 
-def _prepare(row, source, originals, reconstruction, spec) -> tuple[Pending, tuple[np.ndarray, np.ndarray] | None]:
-    """The utterance's original and aligned reconstruction at 16 kHz, or a failure for all its metrics."""
+def _prepare(row, source, originals) -> tuple[Pending, np.ndarray | None]:
+    """The utterance's original at 16 kHz, or the reason it cannot be scored at all (every metric missing)."""
     name = row["audioname"]
     if name not in originals:
         return Pending(row, failure=f"no original audio for {name} in {source.label}/{source.split}"), None
-    ref = source.dataset[originals[name]]["audio"]
     try:
-        original, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+        original = _load_original(source, originals, name)
     except (audio.AudioError, OSError) as error:
         return Pending(row, failure=f"original unreadable: {error}"), None
-    degraded = audio.fit_length(audio.resample(reconstruction, spec.sample_rate, SCORE_RATE), len(original))
-    if not np.isfinite(degraded).all():
-        return Pending(row, failure="reconstruction has NaN/inf samples"), None
-    return Pending(row), (original, degraded)
+    if problem := original_problem(original):
+        return Pending(row, failure=problem), None
+    return Pending(row), original
+
+
+def _decode_each(codec, items: list[np.ndarray], frames: np.ndarray) -> list[np.ndarray | str]:
+    """The batch's reconstructions (at the codec's rate); where decoding fails, one at a time, the reason."""
+    try:
+        waves, lengths = _decode(codec, items, frames)
+        return [waves[j, : lengths[j]] for j in range(len(items))]
+    except Exception:  # a codec's own error: find the utterance(s) it comes from
+        if len(items) == 1:
+            raise
+    out: list[np.ndarray | str] = []
+    for item, count in zip(items, frames, strict=True):
+        try:
+            waves, lengths = _decode(codec, [item], np.array([count]))
+            out.append(waves[0, : lengths[0]])
+        except Exception as error:  # recorded as this utterance's decode failure
+            out.append(
+                f"decoding failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+            )
+    return out
+
+
+def _estimate_delay(codec, table: pa.Table, codes: list[np.ndarray], source, originals: dict[str, int]) -> Delay:
+    """The codec's delay from its first DELAY_UTTERANCES reconstructions (table order: the same on every run)."""
+    pairs = []
+    for i in range(min(DELAY_UTTERANCES, len(codes))):
+        name = table["audioname"][i].as_py()
+        if name not in originals:
+            continue
+        try:
+            original = _load_original(source, originals, name)
+            waves, lengths = _decode(codec, [codes[i]], np.array([codes[i].shape[1]]))
+        except Exception:  # an utterance that cannot be read or decoded does not vote
+            continue
+        pairs.append((original, waves[0, : lengths[0]], codec.spec.sample_rate))
+    return estimate_delay(pairs)
+
+
+def _settings(tokens: TokenSet, split: str, limit, metrics, normalisation: str, models: ModelMetrics) -> dict:
+    """What a run folder's per-utterance parts depend on: a resume with anything else is refused."""
+    described = models.describe()
+    return {
+        "scoring_version": SCORING_VERSION,
+        "codec": tokens.spec.id,
+        "tokens": str(tokens.location),
+        "split": split,
+        "limit": limit,
+        "metrics": sorted(metrics),
+        "normalisation": normalisation,
+        "speaker_model": _model_name(described.get("speaker")),
+        "asr_model": _model_name(described.get("asr")),
+    }
+
+
+def _model_name(described: dict | None) -> str | None:
+    if not described or not described.get("available", True):
+        return None
+    return f"{described.get('id')}@{described.get('revision')}"
+
+
+def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
+    """Check a resumed run's settings (refusing others, naming them), or start one: the delay it uses."""
+    path = work / SETTINGS_FILE
+    if path.is_file():
+        saved = layout.read_json(path)
+        differ = [
+            k for k in sorted(set(settings) | set(saved["settings"])) if settings.get(k) != saved["settings"].get(k)
+        ]
+        if differ:
+            what = "; ".join(f"{k}: {saved['settings'].get(k)!r} there, {settings.get(k)!r} now" for k in differ)
+            raise ScoreError(
+                f"{work.parent.parent}: an unfinished run with other settings is there ({what}); rerun it with the "
+                f"same settings to finish it, or delete {work} to start again"
+            )
+        return Delay(**saved["delay"])
+    if any(work.glob("part-*.parquet")):
+        raise ScoreError(
+            f"{work}: parts of an unfinished run without its settings (an older kodek); delete it to start again"
+        )
+    delay = estimate()
+    work.mkdir(parents=True, exist_ok=True)
+    layout.write_json(path, {"settings": settings, "delay": asdict(delay)})
+    return delay
+
+
+def token_failures(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
+    """Utterances of the source without codes (stage load or tokenize), from ``codec.json`` (contract C1)."""
+    found: dict[str, dict[str, Any]] = {}
+    records = list(meta.get("failures") or [])
+    for shard in (meta.get("splits", {}).get(split, {}).get("shards") or {}).values():
+        records += [dict(r, split=split) for r in shard.get("failures") or []]
+    for item in records:
+        if not isinstance(item, dict) or item.get("split", split) != split or not item.get("audioname"):
+            continue
+        found.setdefault(
+            str(item["audioname"]),
+            {
+                "audioname": str(item["audioname"]),
+                "dataset": item.get("dataset"),
+                "stage": item.get("stage") if item.get("stage") in ("load", "tokenize") else "tokenize",
+                "reason": str(item.get("reason") or "no codes")[:500],
+            },
+        )
+    return list(found.values())
+
+
+def _utterance_failures(table: pa.Table) -> list[dict[str, Any]]:
+    return [
+        {"audioname": r["audioname"], "dataset": r["dataset"], "stage": r["failure_stage"], "reason": r["failure"]}
+        for r in table.select(["audioname", "dataset", "failure", "failure_stage"]).to_pylist()
+        if r["failure"] is not None
+    ]
+
+
+def _failures(
+    not_scored: list[dict[str, Any]],
+    upstream: list[dict[str, Any]],
+    meta: dict[str, Any],
+    split: str,
+    rows: int,
+    partial: bool,
+    per_metric: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every utterance of the source accounted for: scored, or not scored with its stage and reason."""
+    per_metric = per_metric or {"count": 0, "by_reason": {}, "items": []}
+    utterances = upstream + not_scored
+    by_stage = Counter(item["stage"] for item in utterances)
+    total = rows + len(upstream)
+    declared = (meta.get("source") or {}).get("utterances_total")
+    if isinstance(declared, dict):
+        declared = declared.get(split)
+    by_reason = Counter({f"{u['stage']}: {u['reason']}": 0 for u in utterances})
+    for item in utterances:
+        by_reason[f"{item['stage']}: {item['reason']}"] += 1
+    return {
+        "count": len(utterances) + per_metric["count"],
+        "by_reason": {**by_reason, **per_metric["by_reason"]},
+        "items": (utterances + per_metric["items"])[: results.MAX_LISTED_FAILURES],
+        "utterances": {
+            "source": total,
+            "source_declared": declared if isinstance(declared, int) and not partial else None,
+            "scored": rows - len(not_scored),
+            "not_scored": len(utterances),
+            "by_stage": {stage: by_stage.get(stage, 0) for stage in ("load", "tokenize", "decode", "metric")},
+            "partial": partial,
+        },
+    }
+
+
+def _comparable(data, source, names, upstream, split, limit, partial, normalisation, models) -> None:
+    """The comparability record and key (contract C2): what must match for two results to be ranked together."""
+    info = source.info()
+    speaker, asr = (models or {}).get("speaker"), (models or {}).get("asr")
+    comparability = {
+        "task": TASK,
+        "dataset": info.get("repo") or info.get("name"),
+        "config": info.get("config"),
+        "revision": info.get("revision"),
+        "split": split,
+        "subsets": [str(s) for s in info.get("subsets") or []],
+        "utterance_set": results.utterance_set_hash(list(names) + [u["audioname"] for u in upstream]),
+        "utterances": len(set(names)) + len(upstream),
+        "limit": limit,
+        "partial": partial,
+        "normalisation": normalisation,
+        "speaker_model": _model_name(speaker),
+        "asr_model": _model_name(asr),
+        "scoring_version": SCORING_VERSION,
+    }
+    data["comparability"] = comparability
+    data["comparability_key"] = results.comparability_key(comparability)
+
+
+def pc_is_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    return pc.is_null(column)
+
+
+def _load_original(source, originals: dict[str, int], name: str) -> np.ndarray:
+    ref = source.dataset[originals[name]]["audio"]
+    wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+    return wave
 
 
 def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Sequence[str]) -> None:
@@ -409,6 +682,7 @@ def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Seque
         if item.future is not None:
             values.update(item.future.result())
         values.update(item.model_values)
+        values.update(failure=item.failure, failure_stage=item.stage if item.failure else None)
         for column in schema.names:  # an utterance-wide failure: every metric missing with its reason
             if column not in base and column not in values:
                 values[column] = item.failure if column.endswith("__missing") else None
