@@ -34,7 +34,7 @@ def tiny_config(**overrides):
         "adapter.projector_hidden": 64,
         "adapter.dropout": 0.0,
         "training.batch_size": 4,
-        "training.grad_accum": 1,
+        "training.global_batch": 4,
         "training.lr": 0.01,
         "training.warmup_steps": 2,
         "training.max_epochs": 100,
@@ -334,7 +334,7 @@ def test_speech_only_lm_bits_per_second_and_its_baselines(toy_tokens, tmp_path):
     tokens = open_tokens(toy_tokens, TOY_ID)
     config = tiny_config(
         **{"speech_lm.dim": 32, "speech_lm.layers": 1, "speech_lm.heads": 2, "speech_lm.max_steps": 40,
-           "speech_lm.eval_every": 10, "speech_lm.lr": 0.01, "speech_lm.context_frames": 5}
+           "speech_lm.eval_every": 10, "speech_lm.lr": 0.01, "speech_lm.context_s": 0.4}
     )  # fmt: skip
     data = train_and_score(tokens, tmp_path, config, progress=False)
     bps = data["metrics"]["bits_per_second"]
