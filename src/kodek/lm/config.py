@@ -1,4 +1,4 @@
-"""SpeechLLM run configuration: what ``lm/<name>.yaml`` holds, with kodek's defaults.
+"""SpeechLLM run configuration: what a config file (``kodek/lm/configs/<name>.yaml``) holds, with defaults.
 
 Plain dataclasses (no torch): a config file overrides any subset of the fields,
 unknown keys are refused (a typo must not silently fall back to a default), and
