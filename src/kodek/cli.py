@@ -360,6 +360,12 @@ def cmd_lm_eval(args: argparse.Namespace) -> int:
             f"{c} {'n/a' if metric.get(c) is None else format(metric[c], '.3f')}" for c in ("prior", "init", "trained")
         )
         print(f"  {name}: {values}")
+    adapter = data["adapter"]
+    print(
+        f"  adapter: {adapter['projector_params']} projector parameters (the same for every codec) + "
+        f"{adapter['embedding_params']} in the code embedding tables; {data['failures']['count']} utterances "
+        f"not scored; comparability key {data['comparability_key']}"
+    )
     if data["random_weights"]:
         print("  (random weights: a pipeline check, not a score)")
     print(f"results: {Path(args.out) / args.codec}")
@@ -377,6 +383,12 @@ def cmd_lm_speech(args: argparse.Namespace) -> int:
     print(
         f"{args.codec}: bits per second of test audio: trained {metric['trained']:.1f}, "
         f"unigram {metric['unigram']:.1f}, uniform (bitrate) {metric['uniform']:.1f}"
+    )
+    info = data["speech_lm"]
+    print(
+        f"  {data['dataset']['utterances']} test utterances, {data['failures']['count']} not scored; "
+        f"{info['core_params']} core parameters (the same for every codec) + {info['vocabulary_params']} in the "
+        f"code tables and heads; comparability key {data['comparability_key']}"
     )
     print(f"results: {Path(args.out) / args.codec}")
     return 0

@@ -149,16 +149,6 @@ def train(
         summary = run.get("summary", {})
         return TrainReport(run_dir, "already finished", stopped=summary.get("stopped", ""))
 
-    adapter = session.new_adapter(train_split)
-    model = session.model(adapter, lora=config.lora.enabled)
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not run:
-            run = _new_run(session, run_dir, fingerprint, model, train_split, validation)
-            ckpt.write_run(run_dir, run)
-        if not (run_dir / ckpt.INIT_FILE).is_file():
-            ckpt.save_weights(run_dir / ckpt.INIT_FILE, model, weights_meta(session, run_dir, step=0))
-
     accumulation = batch_plan(tcfg, world)
     per_step = tcfg.global_batch // tcfg.batch_size  # micro-batches per optimizer step, all processes
     batch_groups = _epoch_groups(train_split, tcfg)
@@ -172,6 +162,16 @@ def train(
     eval_every = tcfg.eval_every or steps_per_epoch
     save_every = save_every or eval_every
     checkpointing = bool(config.llm.gradient_checkpointing)
+
+    adapter = session.new_adapter(train_split)
+    model = session.model(adapter, lora=config.lora.enabled)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not run:
+            run = _new_run(session, run_dir, fingerprint, model, train_split, validation)
+            ckpt.write_run(run_dir, run)
+        if not (run_dir / ckpt.INIT_FILE).is_file():
+            ckpt.save_weights(run_dir / ckpt.INIT_FILE, model, weights_meta(session, run_dir, step=0))
 
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scheduler = _schedule(optimizer, tcfg.warmup_steps, total_steps)
