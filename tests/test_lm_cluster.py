@@ -207,7 +207,7 @@ def test_results_carry_the_comparability_key_of_the_contract(finished):
     assert data["comparability_key"] == hashlib.sha256(text.encode()).hexdigest()[:16]
     names = pq.read_table(results / TOY_ID / "speechllm-tiny-utterances.parquet")["audioname"].to_pylist()
     assert comparability["utterance_set"] == hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
-    assert comparability["utterances"] == len(names) == 8
+    assert comparability["utterances"] == len(names) == 8 and comparability["partial"] is False
     assert comparability["llm_id"] == "tiny-random" and comparability["prompt_instruction"]
     assert all(isinstance(v, (str, int, float, bool, type(None), list)) for v in comparability.values())
     assert TOY_ID not in text  # the codec is what rows with the same key differ by

@@ -16,7 +16,7 @@ from typing import Any
 
 SCORING_VERSION = "lm-1"  # bump when what an LM result measures changes
 # Settings that do not change what is measured: the run's name, and how many utterances are scored at once.
-IGNORED_CONFIG = ("name", "eval.batch_size", "speech_lm.limit", "training.limit", "eval.limit")
+IGNORED_CONFIG = ("name", "eval.batch_size")
 
 
 def comparability_key(comparability: dict[str, Any]) -> str:

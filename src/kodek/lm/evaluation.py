@@ -187,7 +187,7 @@ def comparability(session, run: dict[str, Any], split, subsets: list[str]) -> di
         **facts,
         "train_utterance_set": str((data.get(config.training.train_split) or {}).get("utterance_set")),
         "validation_utterance_set": str((data.get(config.training.validation_split) or {}).get("utterance_set")),
-        "partial": any(v is not None for v in (config.eval.limit, config.training.limit)),
+        "partial": config.eval.limit is not None or run["config"]["training"].get("limit") is not None,
         "max_seconds": config.training.max_seconds,
         "llm_id": session.llm.id,
         "llm_revision": session.llm.revision,
