@@ -18,11 +18,22 @@ work=$4
 if [[ $codec == @* ]]; then
   codec=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "${codec#@}")
 fi
-gpus=$(nvidia-smi -L | wc -l)
+# The GPUs Slurm gave this job (not every GPU of the node): SLURM_GPUS_ON_NODE, else CUDA_VISIBLE_DEVICES.
+if [[ -n ${SLURM_GPUS_ON_NODE:-} ]]; then
+  gpus=$SLURM_GPUS_ON_NODE
+elif [[ -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
+  IFS=, read -ra visible <<<"$CUDA_VISIBLE_DEVICES"
+  gpus=${#visible[@]}
+else
+  gpus=1
+fi
+# A rendezvous port of this job's own (jobs sharing a node must not collide): derived from the job id.
+port=$((20000 + ${SLURM_JOB_ID:-$$} % 20000))
 args=(--codec "$codec" --tokens "$tokens" --config "$config" --device cuda --runs "$work/runs" --quiet)
-# Training on every GPU of the node (DDP through accelerate), then evaluation on one.
+# Training on the job's GPUs (DDP through accelerate; the global batch is the config's whatever their number),
+# then evaluation on one.
 if ((gpus > 1)); then
-  accelerate launch --multi_gpu --num_processes "$gpus" -m kodek lm train "${args[@]}"
+  accelerate launch --multi_gpu --num_processes "$gpus" --main_process_port "$port" -m kodek lm train "${args[@]}"
 else
   python -m kodek lm train "${args[@]}"
 fi

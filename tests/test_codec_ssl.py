@@ -201,14 +201,16 @@ def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(tmp_pat
     session = open_session(config, str(tmp_path / "tokens"), CODEC)
     split = session.load("train")
     first = split.utterances[0]
+    assert first.inputs.shape == (1, first.frames)  # only the codes are held; features are made per batch
+    inputs = split.inputs([first])[0]
     if adapter_input == "codes":
-        assert first.inputs.shape == (1, first.frames)
+        assert inputs is first.inputs
     else:  # one 768-d vector per 50 Hz frame (a centroid, or the layer's own feature)
-        assert first.inputs.shape == (first.frames, 768) and first.inputs.dtype == np.float32
+        assert inputs.shape == (first.frames, 768) and inputs.dtype == np.float32
     if adapter_input == "centroids":
         centroids = np.load(tmp_path / "tokens/kmeans" / CODEC / "centroids.npy")
         codes = open_tokens(tmp_path / "tokens", CODEC).codes("train")[1][0][0]
-        np.testing.assert_array_equal(first.inputs, centroids[codes])
+        np.testing.assert_array_equal(inputs, centroids[codes])
     train(session, tmp_path / "run", progress=False)
     data = evaluate(session, tmp_path / "run", tmp_path / "results", progress=False)
     assert data["adapter"]["config"]["adapter"]["input"] == adapter_input

@@ -34,7 +34,7 @@ def tiny_config(**overrides):
         "adapter.projector_hidden": 64,
         "adapter.dropout": 0.0,
         "training.batch_size": 4,
-        "training.grad_accum": 1,
+        "training.global_batch": 4,
         "training.lr": 0.01,
         "training.warmup_steps": 2,
         "training.max_epochs": 100,
@@ -334,7 +334,7 @@ def test_speech_only_lm_bits_per_second_and_its_baselines(toy_tokens, tmp_path):
     tokens = open_tokens(toy_tokens, TOY_ID)
     config = tiny_config(
         **{"speech_lm.dim": 32, "speech_lm.layers": 1, "speech_lm.heads": 2, "speech_lm.max_steps": 40,
-           "speech_lm.eval_every": 10, "speech_lm.lr": 0.01, "speech_lm.context_frames": 5}
+           "speech_lm.eval_every": 10, "speech_lm.lr": 0.01, "speech_lm.context_s": 0.4}
     )  # fmt: skip
     data = train_and_score(tokens, tmp_path, config, progress=False)
     bps = data["metrics"]["bits_per_second"]
@@ -411,15 +411,35 @@ def test_lm_commands_on_the_bundled_sample_tokens_and_the_leaderboard_page(tmp_p
     assert speech_table["bits/s ↓ unigram"].iloc[0] == pytest.approx(bps["unigram"])
 
 
-def test_bench_lm_reports_throughput_and_the_adapter_overhead(toy_tokens, capsys):
+def test_bench_lm_reports_throughput_the_adapter_overhead_memory_and_a_projection(toy_tokens, capsys):
     from kodek.cli import main
 
     args = ["bench", "lm", "--codec", TOY_ID, "--tokens", str(toy_tokens), "--config", "tiny-test", "--json"]
-    assert main([*args, "--repeat", "1"]) == 0
+    assert main([*args, "--repeat", "1", "--train-hours", "100"]) == 0
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n") :])  # libraries may print a line of their own first
     assert report["adapter_step_s"] > 0 and report["llm_forward_backward_s"] > 0
     assert report["adapter_overhead"] == pytest.approx(
         report["adapter_step_s"] / report["llm_forward_backward_s"], rel=0.01
     )
+    # tokens/s and utterances/s of both, on the same batch: their ratio is the overhead.
+    assert report["llm_tokens_per_s"] / report["adapter_tokens_per_s"] == pytest.approx(
+        report["adapter_overhead"], rel=0.01
+    )
+    assert report["adapter_utterances_per_s"] == pytest.approx(
+        report["batch_utterances"] / report["adapter_step_s"], rel=0.01
+    )
+    assert report["peak_memory_mb"] > 0 and report["peak_memory_of"] == "process RSS"
     assert report["batch_audio_s"] > 0 and report["adapter_audio_s_per_s"] > 0 and report["stack_factor"] == 1
+    # The projection: the train split's LLM positions (prompt + audio windows + answer), counted independently,
+    # scaled to 100 hours, over the measured positions per second.
+    config = load_config("tiny-test")
+    session = open_session(config, str(toy_tokens), TOY_ID)
+    split = session.load("train")
+    prompt = len(session.layout.prefix_ids) + len(session.layout.suffix_ids)
+    positions = sum(prompt + u.frames + len(u.answer_ids) for u in split.utterances)  # 12.5 Hz: 1 frame/window
+    assert report["train_split_tokens"] == positions
+    hours = sum(u.duration_s for u in split.utterances) / 3600
+    expected = positions * (100 / hours) / report["adapter_tokens_per_s"]
+    assert report["projected_epoch_s"] == pytest.approx(expected, rel=0.01)
+    assert report["projected_max_epochs_s"] == pytest.approx(expected * config.training.max_epochs, rel=0.01)

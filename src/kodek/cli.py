@@ -89,7 +89,9 @@ def _lm_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", required=True, help="codec id of the token dataset")
     parser.add_argument("--tokens", required=True, help="token folder or Hub dataset repo (ORG/NAME)")
     parser.add_argument(
-        "--config", default="bielik-1.5b", help="lm/<name>.yaml or a YAML path (default bielik-1.5b; tiny-test offline)"
+        "--config",
+        default="bielik-1.5b",
+        help="a shipped config (bielik-1.5b, bielik-11b, tiny-test: offline) or a YAML path (default bielik-1.5b)",
     )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
@@ -385,7 +387,7 @@ def cmd_bench_score(args: argparse.Namespace) -> int:
 
 
 def _lm_config(args: argparse.Namespace):
-    """The run config: a YAML file or ``lm/<name>.yaml``, with ``--set key.sub=value`` overrides."""
+    """The run config: a YAML file or a shipped config's name, with ``--set key.sub=value`` overrides."""
     import yaml
 
     from kodek.lm.config import load_config
@@ -434,17 +436,14 @@ def cmd_lm_eval(args: argparse.Namespace) -> int:
             f"{c} {'n/a' if metric.get(c) is None else format(metric[c], '.3f')}" for c in ("prior", "init", "trained")
         )
         print(f"  {name}: {values}")
+    adapter = data["adapter"]
+    print(
+        f"  adapter: {adapter['projector_params']} projector parameters (the same for every codec) + "
+        f"{adapter['embedding_params']} in the code embedding tables; {data['failures']['count']} utterances "
+        f"not scored; comparability key {data['comparability_key']}"
+    )
     if data["random_weights"]:
         print("  (random weights: a pipeline check, not a score)")
-    counts = data["failures"].get("utterances")
-    if counts:
-        stages = ", ".join(f"{k} {v}" for k, v in counts["by_stage"].items() if v)
-        print(
-            f"  utterances: {counts['scored']} of {counts['source']} scored"
-            + (f" (not scored: {stages})" if stages else "")
-        )
-    if data.get("delay_ms") is not None:
-        print(f"  delay compensated: {data['delay_ms']:.2f} ms")
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -461,15 +460,12 @@ def cmd_lm_speech(args: argparse.Namespace) -> int:
         f"{args.codec}: bits per second of test audio: trained {metric['trained']:.1f}, "
         f"unigram {metric['unigram']:.1f}, uniform (bitrate) {metric['uniform']:.1f}"
     )
-    counts = data["failures"].get("utterances")
-    if counts:
-        stages = ", ".join(f"{k} {v}" for k, v in counts["by_stage"].items() if v)
-        print(
-            f"  utterances: {counts['scored']} of {counts['source']} scored"
-            + (f" (not scored: {stages})" if stages else "")
-        )
-    if data.get("delay_ms") is not None:
-        print(f"  delay compensated: {data['delay_ms']:.2f} ms")
+    info = data["speech_lm"]
+    print(
+        f"  {data['dataset']['utterances']} test utterances, {data['failures']['count']} not scored; "
+        f"{info['core_params']} core parameters (the same for every codec) + {info['vocabulary_params']} in the "
+        f"code tables and heads; comparability key {data['comparability_key']}"
+    )
     print(f"results: {Path(args.out) / args.codec}")
     return 0
 
@@ -477,7 +473,9 @@ def cmd_lm_speech(args: argparse.Namespace) -> int:
 def cmd_bench_lm(args: argparse.Namespace) -> int:
     from kodek.lm.bench import bench_lm
 
-    report = bench_lm(_lm_config(args), args.tokens, args.codec, device=args.device, repeat=args.repeat)
+    report = bench_lm(
+        _lm_config(args), args.tokens, args.codec, device=args.device, repeat=args.repeat, train_hours=args.train_hours
+    )
     _print_report(report, args.json)
     return 0
 
@@ -696,6 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     bl = bench.add_parser("lm", help="adapter training throughput vs the frozen LLM's own forward+backward")
     _lm_args(bl)
     bl.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
+    bl.add_argument(
+        "--train-hours",
+        type=float,
+        help="project the wall time for a train split of this many hours (default: the tokens')",
+    )
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=cmd_bench_lm)
 

@@ -1,11 +1,17 @@
 """The trainable adapter: codec frames -> fixed-rate windows -> vectors in the LLM's embedding space.
 
 ``codes [B, K, F]`` -> per-codebook embeddings summed per frame ``[B, F, D]`` (or
-continuous frame vectors through LayerNorm + Linear) -> frames stacked ``k`` at a
-time ``[B, ceil(F/k), k*D]`` (the last window zero-padded, never dropped) -> MLP
--> LayerNorm at the LLM's hidden size ``[B, W, H]``. The final norm's gain starts
+continuous frame vectors through LayerNorm + Linear) -> frames grouped ``k`` at a
+time (one 80 ms window; the last window zero-padded, never dropped) -> each window's
+``k`` frames resampled to ``S`` slots (adaptive average pooling over time) ``[B, W, S*D]``
+-> MLP -> LayerNorm at the LLM's hidden size ``[B, W, H]``. The final norm's gain starts
 at the RMS of the LLM's own input embeddings, so that audio vectors enter the LLM
 at the scale its text embeddings have.
+
+The projector's width (``S*D`` in, ``projector_hidden``, ``H`` out) is the same for
+every codec: a 12.5 Hz codec and 16 kHz PCM get the same trainable transform per
+window. Only the embedding tables (one ``D``-vector per code, a lookup) grow with
+the codec's vocabulary; their size is recorded apart from the projector's.
 """
 
 from __future__ import annotations
@@ -51,8 +57,12 @@ class ContinuousEmbedder(nn.Module):
         return self.linear(self.norm(features))
 
 
-def stack_frames(frames: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_frames(
+    frames: torch.Tensor, lengths: torch.Tensor, factor: int, slots: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``[B, F, D]`` -> ``[B, ceil(F/k), k*D]`` and window counts; frames past each item's length are zeros.
+    With ``slots``, each window's ``k`` frames are first resampled to ``slots`` (adaptive average pooling over
+    time): ``[B, ceil(F/k), slots*D]`` whatever ``k`` is.
 
     Zeroing before stacking makes an item's last (partial) window the same whatever else is in the batch.
     """
@@ -62,7 +72,13 @@ def stack_frames(frames: torch.Tensor, lengths: torch.Tensor, factor: int) -> tu
     total = windows(num_frames, factor) * factor
     if total > num_frames:
         frames = nn.functional.pad(frames, (0, 0, 0, total - num_frames))
-    stacked = frames.reshape(batch, total // factor, factor * dim)
+    count = total // factor
+    if slots is not None and slots != factor:
+        grouped = frames.reshape(batch * count, factor, dim).transpose(1, 2)  # [B*W, D, k]
+        pooled = nn.functional.adaptive_avg_pool1d(grouped, slots)  # [B*W, D, S]
+        stacked = pooled.transpose(1, 2).reshape(batch, count, slots * dim)
+    else:
+        stacked = frames.reshape(batch, count, factor * dim)
     return stacked, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
 
 
@@ -95,6 +111,7 @@ class SpeechAdapter(nn.Module):
     ) -> None:
         super().__init__()
         self.factor = factor
+        self.slots = config.slots
         if config.input == "codes":
             if not codebook_sizes:
                 raise ValueError("a code adapter needs the codebook sizes")
@@ -104,14 +121,22 @@ class SpeechAdapter(nn.Module):
                 raise ValueError("a continuous adapter needs the feature dimension")
             self.embed = ContinuousEmbedder(feature_dim, config.embed_dim)
         self.projector = Projector(
-            factor * config.embed_dim, config.projector_hidden, llm_hidden, config.dropout, out_scale
+            config.slots * config.embed_dim, config.projector_hidden, llm_hidden, config.dropout, out_scale
         )
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """codes ``[B, K, F]`` (or features ``[B, F, Dfeat]``) + frame counts -> ``[B, W, H]`` + window counts."""
         frames = self.embed(inputs)
-        stacked, counts = stack_frames(frames, lengths, self.factor)
+        stacked, counts = stack_frames(frames, lengths, self.factor, self.slots)
         return self.projector(stacked), counts
+
+
+def parameter_counts(adapter: SpeechAdapter) -> dict[str, int]:
+    """Parameters of the codec-independent transform (``projector``: the same for every codec) and of the
+    embedding lookup (``embedding``: one vector per code, so it scales with the codec's vocabulary)."""
+    projector = sum(p.numel() for p in adapter.projector.parameters())
+    embedding = sum(p.numel() for p in adapter.embed.parameters())
+    return {"projector": projector, "embedding": embedding, "total": projector + embedding}
 
 
 def build_adapter(config: AdapterConfig, **kwargs: Any) -> SpeechAdapter:

@@ -69,7 +69,15 @@ def save_weights(path: Path, model, meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(trainable_state(model), str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+    honour_umask(tmp)  # safetensors creates its files 0600
     os.replace(tmp, path)
+
+
+def honour_umask(path: Path) -> None:
+    """Give ``path`` the mode a plain ``open`` would have (0666 less the user's umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -92,6 +100,7 @@ def check_weights_meta(meta: dict[str, Any], *, codec_id: str, llm_id: str, llm_
 def save_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     torch.save(state, tmp)
+    honour_umask(tmp)
     os.replace(tmp, path)
 
 

@@ -1,4 +1,4 @@
-"""SpeechLLM run configuration: what ``lm/<name>.yaml`` holds, with kodek's defaults.
+"""SpeechLLM run configuration: what a config file (``kodek/lm/configs/<name>.yaml``) holds, with defaults.
 
 Plain dataclasses (no torch): a config file overrides any subset of the fields,
 unknown keys are refused (a typo must not silently fall back to a default), and
@@ -72,7 +72,10 @@ class AdapterConfig:
     # centroids / ssl-features (SSL k-means codecs only, an ablation): continuous vectors per frame through
     # LayerNorm + Linear; the k-means centroid of each code, or the SSL model's layer features of the audio.
     input: str = "codes"
-    window_ms: float = 80.0  # frames stacked to this window, so every codec reaches the LLM at one rate
+    window_ms: float = 80.0  # frames grouped to this window, so every codec reaches the LLM at one rate
+    # Each window's frames are resampled to this many slots (adaptive average pooling over time) before the
+    # projector, so the projector's width is slots x embed_dim for every codec, whatever its frame rate.
+    slots: int = 8
     embed_dim: int = 256
     projector_hidden: int = 2048
     dropout: float = 0.1
@@ -93,8 +96,10 @@ class TrainingConfig:
     train_split: str = "train"
     validation_split: str = "validation"
     seed: int = 0
-    batch_size: int = 8  # utterances per micro-batch
-    grad_accum: int = 4  # micro-batches per optimizer step
+    # Utterances per optimizer step, whatever the allocation: per-process micro-batch x accumulation x
+    # processes must equal it (refused otherwise), so results do not depend on the number of GPUs.
+    global_batch: int = 32
+    batch_size: int = 8  # utterances per micro-batch on one process
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 100
@@ -104,7 +109,9 @@ class TrainingConfig:
     patience: int = 5  # validation runs without improvement before stopping
     min_delta: float = 0.0  # improvement of validation NLL per token that counts
     max_grad_norm: float = 1.0
-    max_frames: int | None = None  # utterances with more codec frames are skipped (reported)
+    # Utterances with more seconds of audio are skipped (listed and counted) in every split: a limit in
+    # seconds, not codec frames, keeps the same utterances for every codec.
+    max_seconds: float | None = None
     limit: int | None = None  # only the first N utterances of each split (smoke tests)
 
 
@@ -124,7 +131,10 @@ class SpeechLMConfig:
     dim: int = 256
     layers: int = 4
     heads: int = 4
-    context_frames: int = 1024  # longer utterances are cut into chunks of this many frames
+    # Longer utterances are cut into chunks of this many seconds of audio (the same span for every codec);
+    # a codec whose chunk would exceed max_context_frames is refused rather than given a shorter context.
+    context_s: float = 10.0
+    max_context_frames: int = 2048
     batch_size: int = 16
     lr: float = 3e-4
     max_steps: int = 3000
@@ -172,12 +182,12 @@ def _build(cls: type, data: dict[str, Any], where: str):
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> LMConfig:
-    """A YAML config (a path, or a name of a file in the repository's ``lm/`` folder) over the defaults."""
+    """A YAML config (a path, or the name of a config shipped with kodek) over the defaults."""
     data: dict[str, Any] = {}
     if path is not None:
         found = resolve_config_path(path)
         data = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
-        data.setdefault("name", found.stem)
+        data.setdefault("name", found.name.removesuffix(".yaml").removesuffix(".yml"))
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -191,18 +201,37 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     return config
 
 
-def resolve_config_path(path: str | Path) -> Path:
+def resolve_config_path(path: str | Path):
+    """A YAML file, or the name of a config shipped with kodek (package data: found in any install)."""
     candidate = Path(path)
     if candidate.is_file():
         return candidate
-    import kodek
-
-    folder = Path(kodek.__file__).resolve().parents[2] / "lm"
+    folder = bundled_configs()
     for name in (str(path), f"{path}.yaml"):
-        if (folder / name).is_file():
+        if "/" not in name and (folder / name).is_file():
             return folder / name
-    known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     raise ConfigError(f"no config {path!r} (a YAML file, or one of: {', '.join(known) or 'none found'})")
+
+
+def bundled_configs():
+    """The folder of the configs kodek ships (``kodek/lm/configs``), through importlib.resources."""
+    from importlib.resources import files
+
+    return files("kodek.lm") / "configs"
+
+
+def batch_plan(training: TrainingConfig, processes: int) -> int:
+    """Micro-batches each process accumulates per optimizer step, so that batch_size x accumulation x
+    processes is the configured global batch; refused when it does not divide."""
+    per_round = training.batch_size * processes
+    if training.global_batch % per_round:
+        raise ConfigError(
+            f"training.global_batch={training.global_batch} cannot be split over {processes} process(es) of "
+            f"training.batch_size={training.batch_size} (it must be a multiple of {per_round}): "
+            "change training.batch_size or the number of processes"
+        )
+    return training.global_batch // per_round
 
 
 def validate_config(config: LMConfig) -> None:
@@ -210,13 +239,30 @@ def validate_config(config: LMConfig) -> None:
         raise ConfigError(f"adapter.input must be codes, centroids or ssl-features, not {config.adapter.input!r}")
     if config.adapter.window_ms <= 0:
         raise ConfigError("adapter.window_ms must be positive")
-    if config.training.batch_size < 1 or config.training.grad_accum < 1:
-        raise ConfigError("training.batch_size and training.grad_accum must be at least 1")
+    training = config.training
+    if training.batch_size < 1 or training.global_batch < 1:
+        raise ConfigError("training.batch_size and training.global_batch must be at least 1")
+    if training.global_batch % training.batch_size:
+        raise ConfigError(
+            f"training.global_batch={training.global_batch} is not a multiple of training.batch_size="
+            f"{training.batch_size}"
+        )
+    if training.max_seconds is not None and training.max_seconds <= 0:
+        raise ConfigError("training.max_seconds must be positive (or null: no limit)")
+    if config.adapter.slots < 1:
+        raise ConfigError("adapter.slots must be at least 1")
+    if config.speech_lm.context_s <= 0:
+        raise ConfigError("speech_lm.context_s must be positive")
     unknown = set(config.eval.greedy_conditions) - {"prior", "init", "trained"}
     if unknown:
         raise ConfigError(f"eval.greedy_conditions: unknown condition(s) {sorted(unknown)}")
     if config.llm.dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise ConfigError(f"llm.dtype must be auto, float32, bfloat16 or float16, not {config.llm.dtype!r}")
+
+
+def context_frames(frame_rate: float, seconds: float) -> int:
+    """Codec frames in ``seconds`` of audio (at least 1)."""
+    return max(1, math.floor(frame_rate * seconds + 0.5))
 
 
 def stack_factor(frame_rate: float, window_ms: float) -> int:

@@ -1,13 +1,17 @@
 """Utterances of a token dataset as SpeechLLM examples, and their batching.
 
 An utterance without a transcript (withheld references) or longer than the run
-allows cannot be scored: it is listed with the reason and counted, never given a
-made-up value.
+allows (in seconds of audio, so the same utterances for every codec) cannot be
+scored: it is listed with the reason and counted, never given a made-up value.
+
+Only the codes are held in memory. Continuous inputs (k-means centroids, SSL layer
+features) are computed per batch from them (``Split.inputs``): centroids are a
+lookup in the small centroid table, SSL features are recomputed from the audio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +32,7 @@ class Utterance:
     text: str
     duration_s: float
     frames: int
-    inputs: np.ndarray  # codes [K, F] (int64), or continuous features [F, D] (float32)
+    inputs: np.ndarray  # codes [K, F] (int64); continuous features come from Split.inputs, per batch
     answer_ids: list[int] = field(default_factory=list)  # transcript tokens + end-of-turn token
 
     @property
@@ -41,10 +45,17 @@ class Split:
     name: str
     utterances: list[Utterance]
     failures: list[dict[str, str]]
+    features: Callable[[Utterance], np.ndarray] | None = None  # None: the adapter reads the codes
 
     @property
     def hours(self) -> float:
         return sum(u.duration_s for u in self.utterances) / 3600
+
+    def inputs(self, utterances: list[Utterance]) -> list[np.ndarray]:
+        """The adapter's inputs of a batch: codes ``[K, F]``, or features ``[F, D]`` computed now."""
+        if self.features is None:
+            return [u.inputs for u in utterances]
+        return [self.features(u) for u in utterances]
 
 
 def load_split(
@@ -52,17 +63,21 @@ def load_split(
     split: str,
     *,
     limit: int | None = None,
-    max_frames: int | None = None,
+    max_seconds: float | None = None,
     features: str = "codes",
     feature_source: Any = None,
 ) -> Split:
-    """The utterances of ``split``; ``features`` picks the adapter's input (codes, centroids, ssl-features)."""
+    """The utterances of ``split``; ``features`` picks the adapter's input (codes, centroids, ssl-features).
+
+    Failures: the token dataset's own (utterances of the source without codes, ``failures`` of codec.json),
+    then utterances without a transcript, without frames, or longer than ``max_seconds``.
+    """
     table, codes = tokens.codes(split)
     rows = table.to_pylist()
     if limit is not None:
         rows, codes = rows[:limit], codes[:limit]
-    centroids = load_centroids(tokens) if features == "centroids" else None
-    utterances, failures = [], []
+    failures = source_failures(tokens, split) if limit is None else []
+    utterances = []
     for row, item in zip(rows, codes, strict=True):
         name = row["audioname"]
         text = (row.get("ref_orig") or "").strip()
@@ -72,19 +87,36 @@ def load_split(
         if item.shape[1] == 0:
             failures.append({"audioname": name, "reason": "no codec frames"})
             continue
-        if max_frames is not None and item.shape[1] > max_frames:
-            failures.append(
-                {"audioname": name, "reason": f"longer than max_frames={max_frames}", "frames": item.shape[1]}
-            )
+        if max_seconds is not None and float(row["duration_s"]) > max_seconds:
+            failures.append({"audioname": name, "reason": f"longer than training.max_seconds={max_seconds:g}"})
             continue
-        if features == "centroids":
-            inputs = centroids[item[0]]
-        elif features == "ssl-features":
-            inputs = feature_source(name, item.shape[1])
-        else:
-            inputs = item
-        utterances.append(Utterance(name, row["dataset"], text, float(row["duration_s"]), item.shape[1], inputs))
-    return Split(split, utterances, failures)
+        utterances.append(Utterance(name, row["dataset"], text, float(row["duration_s"]), item.shape[1], item))
+    return Split(split, utterances, failures, feature_function(tokens, features, feature_source))
+
+
+def source_failures(tokens: TokenSet, split: str) -> list[dict[str, str]]:
+    """Utterances of the source split that the token dataset holds no codes for (codec.json ``failures``).
+
+    An item without a ``split`` is attributed to ``split`` only when the token dataset holds that split alone.
+    """
+    out = []
+    only = list(tokens.splits) == [split]
+    for failure in tokens.meta.get("failures") or []:
+        if failure.get("split") != split and not (only and "split" not in failure):
+            continue
+        stage = failure.get("stage", "tokenize")
+        out.append({"audioname": str(failure.get("audioname")), "reason": f"{stage}: {failure.get('reason', '')}"})
+    return out
+
+
+def feature_function(tokens: TokenSet, features: str, feature_source: Any) -> Callable[[Utterance], np.ndarray] | None:
+    """How an utterance's continuous inputs are made when a batch needs them (None: the codes themselves)."""
+    if features == "centroids":
+        centroids = load_centroids(tokens)
+        return lambda utterance: centroids[utterance.inputs[0]]
+    if features == "ssl-features":
+        return lambda utterance: feature_source(utterance.audioname, utterance.frames)
+    return None
 
 
 def load_centroids(tokens: TokenSet) -> np.ndarray:
@@ -105,8 +137,9 @@ def load_centroids(tokens: TokenSet) -> np.ndarray:
 
 
 def feature_dim(split: Split) -> int | None:
-    first = split.utterances[0].inputs if split.utterances else None
-    return None if first is None or first.dtype.kind in "iu" else int(first.shape[1])
+    if split.features is None or not split.utterances:
+        return None
+    return int(split.inputs(split.utterances[:1])[0].shape[1])
 
 
 def attach_answers(split: Split, layout, tokenizer) -> None:

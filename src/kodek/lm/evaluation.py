@@ -4,6 +4,10 @@
 - ``init``: the seeded adapter before training (``init.safetensors`` of the run);
 - ``trained``: the adapter with the lowest validation NLL (``best.safetensors``).
 
+The run is evaluated with the config it was trained with: another prompt, adapter,
+LLM or training setting is refused with the differences named (only ``eval.*``
+may differ), and the run's files are never rewritten.
+
 Per utterance the summed float32 NLL of the transcript tokens (and the end-of-turn
 token) is kept; PPL and bits per character are corpus-level ratios of sums. Greedy
 decoding gives CER/WER per condition as a sanity check (does the trained adapter
@@ -13,6 +17,7 @@ and the per-utterance table beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from pathlib import Path
@@ -22,6 +27,13 @@ import numpy as np
 
 from kodek.errors import KodekError
 from kodek.lm import checkpoint as ckpt
+from kodek.lm.comparability import (
+    SCORING_VERSION,
+    config_differences,
+    config_fingerprint,
+    dataset_facts,
+    with_key,
+)
 from kodek.lm.metrics import NORMALISATION, bits_per_char, perplexity, pooled, utterance_error_rates
 
 log = logging.getLogger(__name__)
@@ -57,6 +69,7 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     run = ckpt.read_run(run_dir)
     if run.get("status") != "finished":
         raise EvalError(f"{run_dir}: training has not finished (status {run.get('status')!r}); rerun kodek lm train")
+    check_training_config(run, session, run_dir)
     split = session.load(config.eval.split, config.eval.limit)
     if not split.utterances:
         raise EvalError(f"{session.tokens.location}: no {config.eval.split} utterance has a transcript to score")
@@ -76,6 +89,9 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
                 llm_revision=session.llm.revision,
                 where=path,
             )
+            differences = config_differences(meta.get("config") or {}, run["config"], ("eval",))
+            if differences:
+                raise EvalError(f"{path}: not the weights of this run's config ({'; '.join(differences[:5])})")
             ckpt.load_trainable(model, state)
         scored[condition] = _nll_sums(model, split, session, audio=condition != "prior", progress=progress)
         if condition in config.eval.greedy_conditions:
@@ -113,8 +129,10 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     every = np.ones(len(split.utterances), dtype=bool)
     reasons = Counter(f["reason"] for f in split.failures)
     info = results.token_dataset_info(session.tokens, split.name, len(split.utterances), split.hours * 3600, subsets)
+    params = run.get("adapter_params") or {}
     data: dict[str, Any] = {
         **results.header(TASK, session.tokens, info),
+        **with_key(comparability(session, run, split, subsets)),
         "random_weights": session.random_weights,  # random-weight tokens, or a random LLM
         "llm": {"id": session.llm.id, "revision": session.llm.revision},
         "metrics": _metrics(scored, tokens, chars, every, rates),
@@ -125,11 +143,16 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
             "items": split.failures[: results.MAX_LISTED_FAILURES],
         },
         "adapter": {
-            "config": config.to_dict(),
+            "config": run["config"],  # the run's own: evaluation never changes it
+            "eval": dataclasses.asdict(config.eval),
             "stack_factor": session.factor,
             "window_ms": config.adapter.window_ms,
+            "slots": config.adapter.slots,
             "llm_positions_per_s": round(session.tokens.spec.frame_rate / session.factor, 4),
-            "params": run.get("adapter_params"),
+            # projector: the same for every codec; embedding: the codes' lookup tables (scale with the vocabulary)
+            "params": params.get("total") if isinstance(params, dict) else params,
+            "projector_params": params.get("projector") if isinstance(params, dict) else None,
+            "embedding_params": params.get("embedding") if isinstance(params, dict) else None,
             "trainable_params": run.get("trainable_params"),
             "training": run.get("summary"),
             "run": str(run_dir),
@@ -139,6 +162,43 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     path = results.write_results(out, data, results_name(config.name))
     log.info("wrote %s", path)
     return data
+
+
+def check_training_config(run: dict[str, Any], session, run_dir: Path) -> None:
+    """Refuse to evaluate with settings other than the run's (``eval.*`` aside), naming the differences."""
+    differences = config_differences(run.get("config") or {}, session.config.to_dict(), ("eval",))
+    if run.get("tokenizer") not in (None, session.tokenizer_fingerprint):
+        differences.append("the LLM's tokenizer")
+    if differences:
+        shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+        raise EvalError(
+            f"{run_dir} was trained with another config ({shown}): evaluate with the training config "
+            "(only eval.* may differ)"
+        )
+
+
+def comparability(session, run: dict[str, Any], split, subsets: list[str]) -> dict[str, Any]:
+    """What two SpeechLLM results must share to be ranked together (the codec aside)."""
+    config = session.config
+    data = run.get("data") or {}
+    facts = dataset_facts(session.tokens, split.name, [u.audioname for u in split.utterances], subsets)
+    return {
+        "task": TASK,
+        **facts,
+        "train_utterance_set": str((data.get(config.training.train_split) or {}).get("utterance_set")),
+        "validation_utterance_set": str((data.get(config.training.validation_split) or {}).get("utterance_set")),
+        "partial": config.eval.limit is not None or run["config"]["training"].get("limit") is not None,
+        "max_seconds": config.training.max_seconds,
+        "llm_id": session.llm.id,
+        "llm_revision": session.llm.revision,
+        "tokenizer": session.tokenizer_fingerprint,
+        "prompt_system": config.prompt.system,
+        "prompt_instruction": config.prompt.instruction,
+        "config": config_fingerprint(run["config"]),
+        "eval_max_new_tokens": config.eval.max_new_tokens,
+        "normalisation": NORMALISATION,
+        "scoring_version": SCORING_VERSION,
+    }
 
 
 def _metrics(scored, tokens, chars, keep, rates) -> dict[str, Any]:
@@ -167,32 +227,23 @@ def _nll_sums(model, split, session, *, audio: bool, progress: bool) -> np.ndarr
     import torch
 
     from kodek.lm.data import batches
-    from kodek.lm.model import collate
 
     out = np.zeros(len(split.utterances), dtype=np.float64)
     groups = batches(split.utterances, session.config.eval.batch_size)
     with torch.no_grad():
         for group in _bar(groups, "NLL " + ("audio" if audio else "prior"), progress):
-            batch = collate([split.utterances[i] for i in group], session.layout, session.factor, audio=audio)
+            batch = session.batch(split, group, audio=audio)
             out[group] = model.nll_sums(batch.to(session.device)).double().cpu().numpy()
     return out
 
 
 def _greedy(model, split, session, *, audio: bool, progress: bool) -> list[str]:
     from kodek.lm.data import batches
-    from kodek.lm.model import collate
 
     texts: list[str] = [""] * len(split.utterances)
     groups = batches(split.utterances, session.config.eval.batch_size)
     for group in _bar(groups, "greedy " + ("audio" if audio else "prior"), progress):
-        batch = collate(
-            [split.utterances[i] for i in group],
-            session.layout,
-            session.factor,
-            audio=audio,
-            answers=False,
-            pad_left=True,
-        )
+        batch = session.batch(split, group, audio=audio, answers=False, pad_left=True)
         decoded = model.generate(batch.to(session.device), session.llm.tokenizer, session.config.eval.max_new_tokens)
         for index, text in zip(group, decoded, strict=True):
             texts[index] = text

@@ -76,8 +76,12 @@ def load_llm(config: LLMConfig, *, device: str = "cpu", token: str | bool | None
     model = loaded.model.to(device)
     model.requires_grad_(False)
     model.eval()
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.gradient_checkpointing:  # takes effect in training only: see kodek.lm.train.training_mode
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     if loaded.tokenizer.chat_template is None:
         raise LLMError(f"{loaded.id} has no chat template: kodek prompts an instruction-tuned chat model")
     return loaded

@@ -50,10 +50,12 @@ def collate(
     audio: bool = True,
     answers: bool = True,
     pad_left: bool = False,
+    inputs: list[np.ndarray] | None = None,
 ) -> Batch:
     """Token ids, masks and labels of a batch (CPU). ``audio=False`` keeps the prompt but splices no audio
-    (the prior condition); ``answers=False`` stops at the start of the answer (generation, left padded)."""
-    inputs = pad_inputs([u.inputs for u in utterances])
+    (the prior condition); ``answers=False`` stops at the start of the answer (generation, left padded).
+    ``inputs``: the adapter's inputs per utterance (``Split.inputs``); default: their codes."""
+    inputs = pad_inputs(inputs if inputs is not None else [u.inputs for u in utterances])
     frames = torch.tensor([u.frames for u in utterances])
     counts = [-(-u.frames // factor) if audio else 0 for u in utterances]
     answer = [u.answer_ids if answers else [] for u in utterances]

@@ -37,12 +37,21 @@ class Session:
             self.tokens,
             split,
             limit=limit,
-            max_frames=self.config.training.max_frames,
+            max_seconds=self.config.training.max_seconds,
             features=self.config.adapter.input,
             feature_source=self.feature_source,
         )
         attach_answers(loaded, self.layout, self.llm.tokenizer)
         return loaded
+
+    def batch(self, split: Split, group: list[int], **kwargs: Any):
+        """The collated batch of ``split``'s utterances ``group`` (CPU); ``kwargs`` are :func:`collate`'s.
+        Continuous adapter inputs are computed here, per batch; the prior condition needs none."""
+        from kodek.lm.model import collate
+
+        utterances = [split.utterances[i] for i in group]
+        inputs = split.inputs(utterances) if kwargs.get("audio", True) else None
+        return collate(utterances, self.layout, self.factor, inputs=inputs, **kwargs)
 
     def embedding_rms(self) -> float:
         """RMS of the LLM's input embeddings: the scale the adapter's output starts at."""

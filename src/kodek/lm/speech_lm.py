@@ -11,9 +11,13 @@ split's codes / its audio seconds. Three conditions:
   per frame in, one softmax per codebook out: the K codes of frame t are predicted
   from frames < t), early-stopped on validation bits.
 
-Utterances longer than ``context_frames`` are cut into chunks that each start from
-scratch (nothing dropped; the chunk starts cost a few bits, the same for every
-codec with the same frame rate).
+Fairness across codecs: utterances longer than ``context_s`` seconds of audio are cut
+into chunks of that span, each starting from scratch (nothing dropped; every codec
+sees the same span of audio per chunk); the transformer's width and depth are the
+same for every codec (its ``core`` parameters), only the per-codebook input tables
+and output heads follow the codec's vocabulary (recorded apart); every test
+utterance without codes is a counted failure, and the test utterance set's hash is
+part of the comparability key.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from kodek.errors import KodekError
+from kodek.lm.comparability import with_key
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ class Chunks:
     owner: np.ndarray  # utterance index per chunk
     seconds: float  # audio duration of the split
     utterances: list[dict[str, Any]]  # audioname, dataset, duration_s, frames
+    failures: list[dict[str, str]]  # utterances of the source split without codes, with the reason
 
     @property
     def codes_count(self) -> int:
@@ -54,16 +61,40 @@ class Chunks:
 
 
 def load_chunks(tokens, split: str, context: int, limit: int | None = None) -> Chunks:
+    """``split``'s codes in chunks of at most ``context`` frames; utterances without frames are failures."""
+    from kodek.lm.data import source_failures
+
     table, codes = tokens.codes(split)
     rows = table.select(["audioname", "dataset", "duration_s", "num_frames"]).to_pylist()
     if limit is not None:
         rows, codes = rows[:limit], codes[:limit]
-    pieces, owner = [], []
-    for index, item in enumerate(codes):
+    failures = source_failures(tokens, split) if limit is None else []
+    kept, pieces, owner = [], [], []
+    for row, item in zip(rows, codes, strict=True):
+        if item.shape[1] == 0:
+            failures.append({"audioname": row["audioname"], "reason": "no codec frames"})
+            continue
         for start in range(0, item.shape[1], context):
             pieces.append(item[:, start : start + context])
-            owner.append(index)
-    return Chunks(pieces, np.array(owner, dtype=np.int64), float(sum(r["duration_s"] for r in rows)), rows)
+            owner.append(len(kept))
+        kept.append(row)
+    seconds = float(sum(r["duration_s"] for r in kept))
+    return Chunks(pieces, np.array(owner, dtype=np.int64), seconds, kept, failures)
+
+
+def chunk_frames(spec, cfg) -> int:
+    """Frames per chunk: ``context_s`` of audio at the codec's frame rate; refused past ``max_context_frames``
+    (a shorter context for one codec would not compare)."""
+    from kodek.lm.config import context_frames
+
+    frames = context_frames(spec.frame_rate, cfg.context_s)
+    if frames > cfg.max_context_frames:
+        raise SpeechLMError(
+            f"{spec.id}: {cfg.context_s:g} s of context is {frames} frames at {spec.frame_rate:g} Hz, over "
+            f"speech_lm.max_context_frames={cfg.max_context_frames}; raise it (memory) or lower context_s for "
+            "every codec"
+        )
+    return frames
 
 
 def build_code_lm(codebook_sizes: tuple[int, ...], *, dim: int, layers: int, heads: int, context: int, seed: int):
@@ -141,15 +172,14 @@ def train_and_score(
     spec = tokens.spec
     sizes = spec.codebook_sizes
     started = time.perf_counter()
-    splits = {
-        name: load_chunks(tokens, name, cfg.context_frames, cfg.limit) for name in ("train", "validation", "test")
-    }
+    context = chunk_frames(spec, cfg)
+    splits = {name: load_chunks(tokens, name, context, cfg.limit) for name in ("train", "validation", "test")}
     for name, chunks in splits.items():
         if not chunks.codes:
             raise SpeechLMError(f"{tokens.location}: {spec.id} has no {name} codes (tokenize train, validation, test)")
-    model = build_code_lm(
-        sizes, dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, context=cfg.context_frames, seed=cfg.seed
-    ).to(device)
+    model = build_code_lm(sizes, dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, context=context, seed=cfg.seed).to(
+        device
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng = np.random.default_rng(cfg.seed)
     best, best_state, bad, step, history = math.inf, None, 0, 0, []
@@ -208,15 +238,22 @@ def train_and_score(
         keep = subsets == subset
         bits = float(per_utterance[keep].sum() / seconds[keep].sum())
         by_subset[subset] = {"bits_per_second": {"label": "Bits per second of audio", "trained": bits}}
-    info = results.token_dataset_info(tokens, "test", len(test.utterances), test.seconds, sorted(set(subsets.tolist())))
+    subset_names = sorted(set(subsets.tolist()))
+    info = results.token_dataset_info(tokens, "test", len(test.utterances), test.seconds, subset_names)
     data = {
         **results.header(TASK, tokens, info),
+        **with_key(comparability(tokens, splits, cfg, subset_names)),
         "metrics": metrics,
         "by_subset": by_subset,
-        "failures": {"count": 0, "by_reason": {}, "items": []},
+        "failures": {
+            "count": len(test.failures),
+            "by_reason": dict(Counter(f["reason"] for f in test.failures)),
+            "items": test.failures[: results.MAX_LISTED_FAILURES],
+        },
         "speech_lm": {
             "config": dict(vars(cfg)),
-            "params": sum(p.numel() for p in model.parameters()),
+            "context_frames": context,
+            **parameter_counts(model),
             "steps": step,
             "history": history,
             "train_codes": splits["train"].codes_count,
@@ -224,8 +261,51 @@ def train_and_score(
         },
         **record(),
     }
+    _write_utterances(out, spec.id, test, per_utterance)
     results.write_results(out, data)
     return data
+
+
+def _write_utterances(out: Path, codec_id: str, test: Chunks, bits: np.ndarray) -> None:
+    """The scored test utterances (the set every codec is compared on) and their trained-LM bits."""
+    import pyarrow as pa
+
+    from kodek.metrics import results
+    from kodek.tokenize import layout
+
+    rows = {
+        "audioname": [u["audioname"] for u in test.utterances],
+        "dataset": [u["dataset"] for u in test.utterances],
+        "duration_s": [float(u["duration_s"]) for u in test.utterances],
+        "frames": [int(u["num_frames"]) for u in test.utterances],
+        "bits_trained": bits.tolist(),
+    }
+    layout.write_table(pa.table(rows), results.utterances_path(out, codec_id, TASK))
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """``core_params``: the transformer (the same for every codec); ``vocabulary_params``: the per-codebook
+    input tables and output heads, which follow the codec's codebooks and their sizes."""
+    vocabulary = sum(p.numel() for part in (model.tables, model.heads) for p in part.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    return {"params": total, "core_params": total - vocabulary, "vocabulary_params": vocabulary}
+
+
+def comparability(tokens, splits: dict[str, Chunks], cfg, subsets: list[str]) -> dict[str, Any]:
+    """What two speech-only LM results must share to be ranked together (the codec aside)."""
+    from kodek.lm.comparability import SCORING_VERSION, config_fingerprint, dataset_facts, utterance_set_hash
+
+    test = splits["test"]
+    return {
+        "task": TASK,
+        **dataset_facts(tokens, "test", [u["audioname"] for u in test.utterances], subsets),
+        "train_utterance_set": utterance_set_hash(u["audioname"] for u in splits["train"].utterances),
+        "validation_utterance_set": utterance_set_hash(u["audioname"] for u in splits["validation"].utterances),
+        "partial": cfg.limit is not None,
+        "context_s": cfg.context_s,
+        "config": config_fingerprint({"speech_lm": dict(vars(cfg))}),
+        "scoring_version": SCORING_VERSION,
+    }
 
 
 def _pad(items: list[np.ndarray]):

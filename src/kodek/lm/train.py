@@ -1,21 +1,29 @@
 """``kodek lm train``: train the adapter (only) on a token dataset's train split, select on validation.
 
 Seeded throughout: the data order of an epoch is a function of (seed, epoch), the
-adapter's initial weights of the adapter seed. Optimizer steps accumulate
-``grad_accum`` micro-batches, each micro-batch loss being its summed token NLL
-divided by the tokens of the whole step (so a step's gradient is that of the mean
-token NLL over the step, whatever the batch lengths). Validation NLL per token is
-computed every ``eval_every`` steps; training stops after ``patience`` validation
-runs without improvement, or at ``max_steps`` / ``max_epochs``.
+adapter's initial weights of the adapter seed, each process's dropout of (seed, rank).
+An optimizer step takes ``training.global_batch`` utterances whatever the allocation:
+each of the N processes accumulates ``global_batch / (batch_size x N)`` micro-batches
+(refused when it does not divide), each micro-batch loss being its summed token NLL
+divided by the tokens of the whole step (times N, as DDP averages over processes), so
+a step's gradient is that of the mean token NLL over the step, for any N. Validation
+NLL per token is computed every ``eval_every`` steps; training stops after ``patience``
+validation runs without improvement, or at ``max_steps`` / ``max_epochs``, whichever
+comes first (the learning-rate schedule is planned for that number of steps).
 
-Resumable: the state (weights, optimizer, scheduler, RNG states, step, position in
-the epoch, best so far) is saved atomically after every validation run and every
-``save_every`` steps; rerunning the same command continues from it, and reaches
-the same weights an uninterrupted run would (on the same hardware).
+Resumable: the state (weights, optimizer, scheduler, every process's RNG states, step,
+position in the epoch, best so far) is saved atomically after every validation run and
+every ``save_every`` steps; rerunning the same command continues from it, and reaches
+the same weights an uninterrupted run would (on the same hardware and process count).
 
 Multi-GPU: run under ``accelerate launch`` (or ``torchrun``); each process takes
 every N-th micro-batch of a step, gradients are averaged by DDP, validation sums
 are reduced across processes, and only the main process writes files.
+
+Gradient checkpointing (``llm.gradient_checkpointing``): the frozen LLM's decoder
+layers recompute their activations in the backward pass. transformers only
+checkpoints modules in training mode, so during training those layers (and nothing
+inside them: no dropout of the LLM's own) are flagged as training.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from typing import Any
 
 from kodek.errors import KodekError
 from kodek.lm import checkpoint as ckpt
-from kodek.lm.config import LMConfig
+from kodek.lm.config import LMConfig, batch_plan
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +79,11 @@ def default_run_dir(root: Path, codec_id: str, config: LMConfig) -> Path:
 
 
 def _fingerprint(session, train, validation) -> str:
-    """What a resumed run must share with the run it continues."""
+    """What a resumed run must share with the run it continues (the global batch is part of the config; the
+    number of processes is not: it does not change what a step computes)."""
     facts = {
         "config": session.config.to_dict(),
+        "global_batch": session.config.training.global_batch,
         "codec": session.tokens.spec.to_dict(),
         "llm": [session.llm.id, session.llm.revision],
         "tokenizer": session.tokenizer_fingerprint,
@@ -139,6 +149,20 @@ def train(
         summary = run.get("summary", {})
         return TrainReport(run_dir, "already finished", stopped=summary.get("stopped", ""))
 
+    accumulation = batch_plan(tcfg, world)
+    per_step = tcfg.global_batch // tcfg.batch_size  # micro-batches per optimizer step, all processes
+    batch_groups = _epoch_groups(train_split, tcfg)
+    steps_per_epoch = len(batch_groups(0)) // per_step  # a last, incomplete step is not taken (any allocation)
+    if steps_per_epoch == 0:
+        raise TrainError(
+            f"{tcfg.train_split} has {len(train_split.utterances)} usable utterances, fewer than one global batch "
+            f"of {tcfg.global_batch}: lower training.global_batch"
+        )
+    total_steps = plan_steps(tcfg, steps_per_epoch)
+    eval_every = tcfg.eval_every or steps_per_epoch
+    save_every = save_every or eval_every
+    checkpointing = bool(config.llm.gradient_checkpointing)
+
     adapter = session.new_adapter(train_split)
     model = session.model(adapter, lora=config.lora.enabled)
     if main:
@@ -149,19 +173,12 @@ def train(
         if not (run_dir / ckpt.INIT_FILE).is_file():
             ckpt.save_weights(run_dir / ckpt.INIT_FILE, model, weights_meta(session, run_dir, step=0))
 
-    batch_groups = _epoch_groups(train_split, tcfg, world)
-    per_step = tcfg.grad_accum * world
-    steps_per_epoch = max(1, math.ceil(len(batch_groups(0)) / per_step))
-    total_steps = tcfg.max_steps or tcfg.max_epochs * steps_per_epoch
-    eval_every = tcfg.eval_every or steps_per_epoch
-    save_every = save_every or eval_every
-
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scheduler = _schedule(optimizer, tcfg.warmup_steps, total_steps)
     state = ckpt.load_state(run_dir / ckpt.LAST_FILE)
     resumed_from = None
     if state is None:
-        torch.manual_seed(tcfg.seed)
+        _seed_process(tcfg.seed, rank)
         state = {"step": 0, "epoch": 0, "position": 0, "best": None, "best_step": None, "bad": 0, "history": []}
     else:
         from kodek.lm.checkpoint import load_trainable
@@ -169,7 +186,17 @@ def train(
         load_trainable(model, state["weights"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng(state["rng"])
+        states = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        if len(states) == world:
+            _set_rng(states[rank])  # each process continues its own random streams
+        else:
+            log.warning(
+                "%s was saved by %d process(es), resumed by %d: dropout continues from fresh seeds",
+                run_dir,
+                len(states),
+                world,
+            )
+            _seed_process(tcfg.seed, rank, state["step"])
         resumed_from = state["step"]
         log.info("resuming %s from step %d", run_dir, resumed_from)
 
@@ -177,6 +204,7 @@ def train(
     device = accelerator.device
 
     def save(path_state: bool = True) -> None:
+        rng = _gather(accelerator, _get_rng()) if path_state else None
         if main and path_state:
             ckpt.save_state(
                 run_dir / ckpt.LAST_FILE,
@@ -185,7 +213,8 @@ def train(
                     "weights": ckpt.trainable_state(model),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "rng": _get_rng(),
+                    "rng": rng,
+                    "processes": world,
                 },
             )
             _write_history(run_dir, state["history"])
@@ -195,7 +224,13 @@ def train(
         nll, tokens = _validation_nll(wrapped, model, validation, session, accelerator, device)
         value = nll / tokens
         improved = state["best"] is None or value < state["best"] - tcfg.min_delta
-        record = {"step": state["step"], "epoch": state["epoch"], "validation_nll": value, "tokens": tokens}
+        record = {
+            "step": state["step"],
+            "epoch": state["epoch"],
+            "validation_nll": value,
+            "tokens": tokens,
+            "lr": scheduler.get_last_lr()[0],
+        }
         state["history"].append(record)
         if improved:
             state["best"], state["best_step"], state["bad"] = value, state["step"], 0
@@ -216,8 +251,12 @@ def train(
         groups = batch_groups(state["epoch"])
         while state["position"] < len(groups) and not stopped:
             step_groups = groups[state["position"] : state["position"] + per_step]
+            tokens = sum(len(train_split.utterances[i].answer_ids) for group in step_groups for i in group)
             mine = step_groups[rank::world]
-            _optimizer_step(wrapped, model, mine, train_split, session, accelerator, optimizer, tcfg, device)
+            assert len(mine) == accumulation
+            _optimizer_step(
+                wrapped, model, mine, tokens, train_split, session, accelerator, optimizer, tcfg, checkpointing
+            )
             scheduler.step()
             state["position"] += per_step
             state["step"] += 1
@@ -263,6 +302,9 @@ def train(
             "stopped": stopped,
             "steps_per_epoch": steps_per_epoch,
             "total_steps_planned": total_steps,
+            "global_batch": tcfg.global_batch,
+            "processes": world,
+            "accumulation": accumulation,
             "wall_s_last_session": round(report.wall_s, 1),
         }
         ckpt.write_run(run_dir, run)
@@ -271,9 +313,10 @@ def train(
 
 
 def _new_run(session, run_dir: Path, fingerprint: str, model, train_split, validation) -> dict[str, Any]:
+    from kodek.lm.adapter import parameter_counts
+    from kodek.lm.comparability import utterance_set_hash
     from kodek.provenance import now, versions
 
-    adapter_params = sum(p.numel() for p in model.adapter.parameters())
     trainable = sum(p.numel() for p in model.trainable_parameters())
     return {
         "kind": "kodek-speechllm-run",
@@ -286,13 +329,14 @@ def _new_run(session, run_dir: Path, fingerprint: str, model, train_split, valid
         "tokenizer": session.tokenizer_fingerprint,
         "config": session.config.to_dict(),
         "stack_factor": session.factor,
-        "adapter_params": adapter_params,
+        "adapter_params": parameter_counts(model.adapter),  # projector: the same for every codec
         "trainable_params": trainable,
         "data": {
             split.name: {
                 "utterances": len(split.utterances),
                 "hours": round(split.hours, 4),
                 "failures": len(split.failures),
+                "utterance_set": utterance_set_hash(u.audioname for u in split.utterances),
             }
             for split in (train_split, validation)
         },
@@ -302,15 +346,21 @@ def _new_run(session, run_dir: Path, fingerprint: str, model, train_split, valid
     }
 
 
-def _epoch_groups(split, tcfg, world: int) -> Callable[[int], list[list[int]]]:
+def _epoch_groups(split, tcfg) -> Callable[[int], list[list[int]]]:
     from kodek.lm.data import batches
 
     def groups(epoch: int) -> list[list[int]]:
         out = batches(split.utterances, tcfg.batch_size, seed=tcfg.seed, epoch=epoch)
-        # Every process needs a micro-batch in every step it joins: drop a ragged tail under DDP.
-        return out[: len(out) - len(out) % world] if world > 1 else out
+        per_step = tcfg.global_batch // tcfg.batch_size
+        return out[: len(out) - len(out) % per_step]  # whole steps only, the same for every allocation
 
     return groups
+
+
+def plan_steps(tcfg, steps_per_epoch: int) -> int:
+    """Optimizer steps the run will take: ``max_steps`` or ``max_epochs`` epochs, whichever comes first."""
+    by_epochs = tcfg.max_epochs * steps_per_epoch
+    return min(tcfg.max_steps, by_epochs) if tcfg.max_steps else by_epochs
 
 
 def _schedule(optimizer, warmup: int, total: int):
@@ -326,20 +376,28 @@ def _schedule(optimizer, warmup: int, total: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _optimizer_step(wrapped, model, mine, split, session, accelerator, optimizer, tcfg, device) -> None:
-    from kodek.lm.model import collate
-
+def training_mode(model, checkpointing: bool) -> None:
+    """The adapter trains (its dropout on); the frozen LLM runs as in inference (no dropout of its own),
+    except the LoRA layers' dropout in the LoRA ablation, and, with gradient checkpointing, the flag that
+    makes transformers checkpoint its layers (set on those modules alone, not on what they contain)."""
     model.train()
-    model.llm.eval()  # the frozen LLM runs as in inference (no dropout of its own) ...
+    model.llm.eval()
     for name, module in model.llm.named_modules():
         if "lora_dropout" in name:
-            module.train()  # ... except the LoRA layers' dropout in the LoRA ablation
-    tokens = sum(len(split.utterances[i].answer_ids) for group in mine for i in group)
+            module.train()
+        if checkpointing and getattr(module, "gradient_checkpointing", False) is True:
+            module.training = True
+
+
+def _optimizer_step(wrapped, model, mine, tokens, split, session, accelerator, optimizer, tcfg, checkpointing) -> None:
+    """One optimizer step over this process's micro-batches ``mine``; ``tokens``: labelled tokens of the whole
+    step on all processes (DDP averages the processes' gradients, hence the factor N)."""
+    training_mode(model, checkpointing)
     for index, group in enumerate(mine):
-        batch = collate([split.utterances[i] for i in group], session.layout, session.factor).to(device)
+        batch = session.batch(split, group).to(accelerator.device)
         sync = index == len(mine) - 1
         with contextlib.nullcontext() if sync else accelerator.no_sync(wrapped):
-            loss = wrapped(batch).sum() / tokens
+            loss = wrapped(batch).sum() * accelerator.num_processes / tokens
             accelerator.backward(loss)
     if tcfg.max_grad_norm:
         accelerator.clip_grad_norm_(model.trainable_parameters(), tcfg.max_grad_norm)
@@ -352,7 +410,6 @@ def _validation_nll(wrapped, model, split, session, accelerator, device) -> tupl
     import torch
 
     from kodek.lm.data import batches
-    from kodek.lm.model import collate
 
     model.eval()
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -361,11 +418,36 @@ def _validation_nll(wrapped, model, split, session, accelerator, device) -> tupl
     tokens = torch.zeros((), dtype=torch.float64, device=device)
     with torch.no_grad():
         for group in groups:
-            batch = collate([split.utterances[i] for i in group], session.layout, session.factor).to(device)
+            batch = session.batch(split, group).to(device)
             nll += model.nll_sums(batch).double().sum()
             tokens += batch.tokens.sum()
     nll, tokens = accelerator.reduce(nll, "sum"), accelerator.reduce(tokens, "sum")
     return float(nll), int(tokens)
+
+
+def _seed_process(seed: int, rank: int, step: int = 0) -> None:
+    """Each process its own random streams (dropout), drawn from (seed, rank[, step])."""
+    import random
+
+    import numpy as np
+    import torch
+
+    entropy = [seed, rank] + ([step] if step else [])
+    value = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+    torch.manual_seed(value)
+    random.seed(value)
+    np.random.seed(value)
+
+
+def _gather(accelerator, item: Any) -> list[Any]:
+    """``item`` of every process, in rank order (on every process)."""
+    if accelerator.num_processes == 1:
+        return [item]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * accelerator.num_processes
+    dist.all_gather_object(out, item)
+    return out
 
 
 def _get_rng() -> dict[str, Any]:

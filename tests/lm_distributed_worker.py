@@ -1,0 +1,49 @@
+"""One process of a multi-process SpeechLLM training (run by tests/test_lm_distributed.py through torchrun).
+
+    torchrun --nproc_per_node=2 tests/lm_distributed_worker.py MODE TOKENS OUT [KEY=VALUE ...]
+
+MODE ``train``: one run into OUT/run. MODE ``resume``: an uninterrupted run into OUT/whole, then a run into
+OUT/killed stopped after step 3 (every process's random streams then disturbed) and resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from kodek.lm.session import open_session
+from kodek.lm.train import train
+from test_lm import TOY_ID, tiny_config
+
+
+class Killed(Exception):
+    pass
+
+
+def main() -> None:
+    mode, tokens, out, *pairs = sys.argv[1:]
+    overrides = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+    session = open_session(tiny_config(**overrides), tokens, TOY_ID)
+    out = Path(out)
+    if mode == "train":
+        train(session, out / "run", progress=False)
+        return
+    train(session, out / "whole", progress=False)
+
+    def kill_at(step: int) -> None:
+        if step == 3:
+            raise Killed
+
+    with contextlib.suppress(Killed):
+        train(session, out / "killed", progress=False, on_step=kill_at, save_every=1)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    torch.rand(100 * (rank + 1))  # a fresh process would start from other random streams
+    train(session, out / "killed", progress=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""SpeechLLM training in several processes (torchrun on CPU, gloo, the tiny LLM): resume and the global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kodek.lm import checkpoint as ckpt
+from test_lm import TOY_ID, tiny_config, write_toy_tokens
+
+WORKER = Path(__file__).with_name("lm_distributed_worker.py")
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def torchrun(processes: int, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    done = subprocess.run([*command, str(WORKER), *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def history(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / ckpt.HISTORY_FILE).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def toy_tokens(tmp_path_factory):
+    return write_toy_tokens(tmp_path_factory.mktemp("toy-tokens"))
+
+
+def test_a_killed_two_process_run_with_dropout_resumes_to_the_uninterrupted_weights(toy_tokens, tmp_path):
+    """Each process's dropout streams are saved and restored: resumed == uninterrupted, also with dropout."""
+    settings = ["adapter.dropout=0.3", "training.max_steps=8", "training.eval_every=4", "training.batch_size=2"]
+    torchrun(2, "resume", str(toy_tokens), str(tmp_path), *settings)
+    state = ckpt.load_state(tmp_path / "killed" / ckpt.LAST_FILE)
+    assert state["processes"] == 2 and len(state["rng"]) == 2
+    assert history(tmp_path / "killed") == history(tmp_path / "whole")
+    whole, _ = ckpt.load_weights(tmp_path / "whole" / ckpt.BEST_FILE)
+    resumed, _ = ckpt.load_weights(tmp_path / "killed" / ckpt.BEST_FILE)
+    for key in whole:
+        torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=0)
+
+
+def test_the_global_batch_is_the_configs_whatever_the_number_of_processes(toy_tokens, tmp_path):
+    """1 process x 2 micro-batches of 2 and 2 processes x 1 micro-batch of 2 take the same steps, same NLL."""
+    from kodek.lm.session import open_session
+    from kodek.lm.train import train
+
+    settings = {"training.max_steps": 6, "training.eval_every": 3, "training.batch_size": 2}
+    torchrun(2, "train", str(toy_tokens), str(tmp_path / "two"), *(f"{k}={v}" for k, v in settings.items()))
+    one = train(open_session(tiny_config(**settings), str(toy_tokens), TOY_ID), tmp_path / "one", progress=False)
+    two = history(tmp_path / "two" / "run")
+    assert [h["step"] for h in two] == [h["step"] for h in one.history] == [0, 3, 6]
+    assert [h["validation_nll"] for h in two] == pytest.approx([h["validation_nll"] for h in one.history], rel=1e-5)
+    summary = json.loads((tmp_path / "two" / "run" / ckpt.RUN_FILE).read_text())["summary"]
+    assert (summary["global_batch"], summary["processes"], summary["accumulation"]) == (4, 2, 1)
