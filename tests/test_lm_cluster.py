@@ -171,7 +171,6 @@ def test_checkpoints_and_tables_honour_the_umask(finished):
     assert _mode(results / TOY_ID / "speechllm-tiny-utterances.parquet") == 0o644
 
 
-@pytest.mark.xfail(reason="run.json, history and results JSON go through kodek.tokenize.layout.write_text (C6)")
 def test_run_files_and_results_json_honour_the_umask(finished):
     _, run, results, _ = finished
     for path in (run / ckpt.RUN_FILE, run / ckpt.HISTORY_FILE, results / TOY_ID / "speechllm-tiny.json"):
