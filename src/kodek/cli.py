@@ -174,11 +174,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    import kodek
+    from kodek.leaderboard import app_path
 
-    app = Path(kodek.__file__).resolve().parents[2] / "leaderboard" / "app.py"
-    if not app.is_file():
-        raise CliError("the leaderboard Space (leaderboard/app.py) ships with the kodek repository: use a checkout")
+    app = app_path()
     env = dict(os.environ)
     if args.results:
         env["KODEK_RESULTS"] = str(Path(args.results).resolve())
