@@ -213,7 +213,7 @@ def test_missing_values_say_why(hostile):
     assert math.isnan(board.values.loc[third, "STOI ↑"])
     partial = written["good"][1]["metrics"]["stoi"]["rec"]
     total = partial["n"] + partial["missing"]
-    assert board.display.loc[second, "STOI ↑"].endswith(f"({partial['missing']} of {total} missing)")
+    assert board.display.loc[second, "STOI ↑"].endswith(f"({partial['missing']} missing)") and total
     assert board.values.loc[second, "STOI ↑"] == pytest.approx(partial["mean"])
 
 
@@ -302,7 +302,7 @@ def test_speechllm_conditions_may_be_stats_or_missing():
     assert validate(data) == []
     board = tables.speechllm_board([data], data["llm"]["id"])
     row = data["codec"]["id"]
-    assert board.display.loc[row, tables.PPL_HEADLINE] == "not run / 12.50 (2 of 12 missing)"
+    assert board.display.loc[row, tables.PPL_HEADLINE] == "not run / 12.50 (2 missing)"
 
 
 def test_breakdown_by_subset_and_by_speaker_group():

@@ -35,6 +35,7 @@ from kodek.leaderboard.tables import Board
 HUB_TTL_S = 900
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency (and shapes differ too).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+PINNED = (tables.RANK, "Codec")  # kept in view while a wide table scrolls sideways (narrow screens)
 LABEL_ALL_POINTS = 25  # above this many points only the Pareto front and the reference are labelled
 BITRATE_LADDER_KBPS = tuple(
     float(k) for k in (0, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1536)
@@ -72,22 +73,29 @@ def _token() -> str | None:
     return os.environ.get("HF_TOKEN") or None
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+# Shared by every session without a copy (cache_data would unpickle the whole results set on every run): what
+# these return is only read, never changed (filters and rankings make new tables).
+@st.cache_resource(show_spinner=False, max_entries=4)
 def load_local(folder: str, stamp: tuple) -> Prepared:
     source = ResultsSource(folder=folder)
     return prepare(*source.fetch())
 
 
-@st.cache_data(show_spinner="Reading results from the Hub…", ttl=HUB_TTL_S, max_entries=4)
+@st.cache_resource(show_spinner="Reading results from the Hub…", ttl=HUB_TTL_S, max_entries=4)
 def load_hub(repo: str, revision: str | None, nonce: int) -> Prepared:
     source = ResultsSource(repo=repo, revision=revision)
     return prepare(*source.fetch(token=_token()))
 
 
 # Arguments named with a leading underscore are not hashed: ``version`` identifies what they hold.
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def breakdown(version: tuple, dataset: str, metric: str, condition: str, group: str, _prepared: Prepared) -> Board:
     return tables.breakdown_board(results_for(_prepared, dataset), metric, condition, group)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def unscored_systems(version: tuple, dataset: str, _prepared: Prepared) -> list[dict[str, str]]:
+    return tables.unscored_systems(results_for(_prepared, dataset))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -101,13 +109,7 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 def show_board(board: Board, key: str, measured_on: str, *, file_name: str) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
     value per column starred, and a visible CSV download with units and the data measured on."""
-    st.dataframe(
-        board.shown(),
-        hide_index=True,
-        key=key,
-        height="content",
-        column_config={"Codec": st.column_config.TextColumn("Codec", pinned=True)},
-    )
+    show_table(board.shown())
     st.download_button(
         "Download CSV",
         board.csv(measured_on),
@@ -129,6 +131,12 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
             st.caption("Measured under other settings, so ranked only among themselves. They differ in:")
             show_untrusted(group.differences)
             show_board(board, f"{key}_apart_{number}", measured_on, file_name=f"{name}-apart-{number}")
+
+
+def show_table(frame: pd.DataFrame) -> None:
+    """Every row shown (no scroll box), cells as plain text (never Markdown), rank and codec pinned."""
+    pinned = {key: st.column_config.TextColumn(key, pinned=True) for key in PINNED if key in frame.columns}
+    st.dataframe(frame, hide_index=True, height="content", column_config=pinned)
 
 
 def show_untrusted(lines: list[str]) -> None:
@@ -206,21 +214,20 @@ def view_reconstruction(page: Page) -> None:
     ]
     if failures:
         with st.expander(f"Failures by reason ({len(failures)})"):
-            st.dataframe(pd.DataFrame(failures), hide_index=True)
-    unscored = tables.unscored_systems(page.results)
+            show_table(pd.DataFrame(failures))
+    unscored = unscored_systems(page.version, page.dataset, page.prepared)
     if unscored:
         with st.expander(f"Registered systems without results ({len(unscored)})"):
             st.caption("Every system kodek registers is listed: not scored yet, or unsupported with the reason.")
-            st.dataframe(pd.DataFrame(unscored), hide_index=True)
+            show_table(pd.DataFrame(unscored))
     random = page.prepared.loaded.random_weight_runs
     if random:
         with st.expander(f"Random-weight runs: pipeline checks, not scores ({len(random)})"):
             st.caption(
                 "Built from configs with random weights for tests; their numbers mean nothing and are not shown."
             )
-            st.dataframe(
-                pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random]),
-                hide_index=True,
+            show_table(
+                pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
             )
 
 
@@ -413,10 +420,10 @@ def view_methodology(page: Page) -> None:
     st.markdown(METHODOLOGY)
     results = page.results
     st.subheader("Metrics")
-    st.dataframe(tables.metrics_table(results), hide_index=True)
+    show_table(tables.metrics_table(results))
     st.subheader("Models, revisions, data and software")
     if results:
-        st.dataframe(tables.provenance_table(results), hide_index=True)
+        show_table(tables.provenance_table(results))
         codecs = sorted({r["codec"]["id"] for r in tables.for_task(results, "reconstruction")})
         if codecs:
             st.subheader("Reproduce a row")
@@ -575,7 +582,7 @@ def main() -> None:
     rejected = page.prepared.loaded.rejected
     if rejected:
         with st.expander(f"{len(rejected)} results files rejected (not shown as data)"):
-            st.dataframe(pd.DataFrame(rejected, columns=["file", "reason"]), hide_index=True)
+            show_table(pd.DataFrame(rejected, columns=["file", "reason"]))
 
 
 # Streamlit runs this file as __main__; a multiprocessing child that re-imports it (as __mp_main__) must not.

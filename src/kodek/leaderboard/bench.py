@@ -22,7 +22,7 @@ HELLO_TEXT = "Hello, world"
 SWITCHES = (("SpeechLLM", "LLM:"), ("Reconstruction", "Rank by"))
 SCREEN_WIDTHS = (1400, 800)
 TABS_IN_VIEW = (
-    "Array.from(document.querySelectorAll('button[role=\"tab\"]')).map(b => { const r = b.getBoundingClientRect();"
+    "Array.from(document.querySelectorAll('[role=\"tab\"]')).map(b => { const r = b.getBoundingClientRect();"
     " return [b.innerText.trim(), r.left >= 0 && r.right <= window.innerWidth + 1]; })"
 )
 

@@ -29,10 +29,6 @@ STREAMLIT_FLAGS = ("--server.headless", "true", "--browser.gatherUsageStats", "f
 BODY_TEXT = "document.body ? document.body.innerText : ''"
 # The data grid draws on a canvas; its accessible cells carry the text.
 CELLS = "Array.from(document.querySelectorAll('[data-testid^=\"glide-cell\"]')).map(e => e.textContent)"
-HEADERS = (
-    "Array.from(document.querySelectorAll('[role=\"columnheader\"]')).map(e => e.textContent)"
-    ".filter(t => t && t.trim())"
-)
 
 
 class BrowserError(KodekError):
@@ -132,13 +128,18 @@ class Page:
         return path
 
     def click_tab(self, label: str) -> None:
-        clicked = self.evaluate(
-            "(() => { const t = Array.from(document.querySelectorAll('button[role=\"tab\"]'))"
-            f".find(b => b.innerText.trim() === {json.dumps(label)}); if (t) {{ t.click(); return true; }}"
-            " return false; })()"
+        """Click a tab as a reader would (a real mouse event: the tabs ignore a script's ``click()``)."""
+        box = self.evaluate(
+            "(() => { const t = Array.from(document.querySelectorAll('[role=\"tab\"]'))"
+            f".find(b => b.innerText.trim() === {json.dumps(label)}); if (!t) return null;"
+            " t.scrollIntoView({block: 'nearest', inline: 'nearest'}); const r = t.getBoundingClientRect();"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
         )
-        if not clicked:
+        if not box:
             raise BrowserError(f"no tab labelled {label!r}")
+        x, y = box
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
 @contextlib.contextmanager

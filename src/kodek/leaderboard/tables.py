@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kodek.codecs.spec import CATEGORY
@@ -88,8 +89,8 @@ class Board:
     def column(self, key: str) -> Column:
         return next(c for c in self.columns if c.key == key)
 
-    def select(self, keys: Sequence[str]) -> Board:
-        """Only these rows (in this order), with the best values recomputed among them."""
+    def select(self, keys: Sequence[str], *, same_rows: bool = False) -> Board:
+        """Only these rows (in this order), with the best values recomputed among them (kept if ``same_rows``)."""
         keys = [k for k in keys if k in self.values.index]
         export = None if self.export is None else self.export.loc[keys]
         board = replace(
@@ -98,9 +99,10 @@ class Board:
             display=self.display.loc[keys],
             rows=self.rows.loc[keys],
             export=export,
-            best={},
+            best=dict(self.best) if same_rows else {},
         )
-        board.best = best_values(board)
+        if not same_rows:
+            board.best = best_values(board)
         return board
 
     def filtered(
@@ -113,6 +115,8 @@ class Board:
         if bitrate_kbps is not None:
             low, high = bitrate_kbps
             mask &= rows["bitrate_kbps"].between(low, high)
+        if mask.all():
+            return self
         return self.select(list(rows.index[mask]))
 
     @property
@@ -136,7 +140,7 @@ class Board:
         ranks = ordered.rank(method="min", ascending=not column.higher_is_better).astype(int)
         absent = [r for r in self.values.index if not present[r] and not reference[r]]
         keys = [*self.values.index[reference], *ordered.index, *absent]
-        board = self.select(keys)
+        board = self.select(keys, same_rows=True)
         label = key.split(" ")[0]
         texts = {r: str(ranks[r]) for r in ordered.index}
         texts |= {r: "reference (not ranked)" for r in self.values.index[reference]}
@@ -150,10 +154,14 @@ class Board:
 
     def shown(self) -> pd.DataFrame:
         """What a reader sees: every cell as text, the best value per column marked with a star."""
-        frame = self.display.copy()
+        frame = self.display.reset_index(drop=True)
+        position = {row: number for number, row in enumerate(self.display.index)}
         for key, rows in self.best.items():
-            frame.loc[rows, key] = frame.loc[rows, key] + BEST
-        return frame.reset_index(drop=True)
+            cells = frame[key].to_numpy(dtype=object, copy=True)
+            for row in rows:
+                cells[position[row]] += BEST
+            frame[key] = cells
+        return frame
 
     def csv(self, measured_on: str) -> bytes:
         """The table as CSV: numbers with their units in the headers, and the data they were measured on."""
@@ -198,7 +206,7 @@ def stats_cell(stats: Any) -> tuple[float, str]:
     if failed:
         notes.append(f"{failed} of {total} failed")
     if missing:
-        notes.append(f"{missing} of {total} missing")
+        notes.append(f"{missing} missing")  # the metric could not score them (too short, silent...)
     text = fmt(stats["mean"]) + (f" ({', '.join(notes)})" if notes else "")
     return float(stats["mean"]), text
 
@@ -405,16 +413,18 @@ def best_values(board: Board) -> dict[str, list[str]]:
 
     Values are finite by construction (the schema rejects NaN and infinities; missing values are NaN here).
     """
-    candidates = board.rows.index[board.rows["kind"] != REFERENCE_KIND]
+    candidates = (board.rows["kind"] != REFERENCE_KIND).to_numpy()
+    index = board.values.index
     best: dict[str, list[str]] = {}
     for column in board.columns:
         if not column.ranked:
             continue
-        series = board.values.loc[candidates, column.key].dropna()
-        if series.empty:
+        values = board.values[column.key].to_numpy(dtype=float)
+        usable = candidates & ~np.isnan(values)
+        if not usable.any():
             continue
-        target = series.max() if column.higher_is_better else series.min()
-        best[column.key] = list(series.index[series == target])
+        target = values[usable].max() if column.higher_is_better else values[usable].min()
+        best[column.key] = list(index[usable & (values == target)])
     return best
 
 
