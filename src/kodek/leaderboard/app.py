@@ -133,10 +133,11 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
             show_board(board, f"{key}_apart_{number}", measured_on, file_name=f"{name}-apart-{number}")
 
 
-def show_table(frame: pd.DataFrame) -> None:
-    """Every row shown (no scroll box), cells as plain text (never Markdown), rank and codec pinned."""
+def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
+    """Cells as plain text (never Markdown), rank and codec pinned; a ranking shows every row (no scroll box),
+    a long listing (provenance, failures) scrolls in its box."""
     pinned = {key: st.column_config.TextColumn(key, pinned=True) for key in PINNED if key in frame.columns}
-    st.dataframe(frame, hide_index=True, height="content", column_config=pinned)
+    st.dataframe(frame, hide_index=True, height="content" if every_row else "auto", column_config=pinned)
 
 
 def show_untrusted(lines: list[str]) -> None:
@@ -214,12 +215,12 @@ def view_reconstruction(page: Page) -> None:
     ]
     if failures:
         with st.expander(f"Failures by reason ({len(failures)})"):
-            show_table(pd.DataFrame(failures))
+            show_table(pd.DataFrame(failures), every_row=False)
     unscored = unscored_systems(page.version, page.dataset, page.prepared)
     if unscored:
         with st.expander(f"Registered systems without results ({len(unscored)})"):
             st.caption("Every system kodek registers is listed: not scored yet, or unsupported with the reason.")
-            show_table(pd.DataFrame(unscored))
+            show_table(pd.DataFrame(unscored), every_row=False)
     random = page.prepared.loaded.random_weight_runs
     if random:
         with st.expander(f"Random-weight runs: pipeline checks, not scores ({len(random)})"):
@@ -423,7 +424,7 @@ def view_methodology(page: Page) -> None:
     show_table(tables.metrics_table(results))
     st.subheader("Models, revisions, data and software")
     if results:
-        show_table(tables.provenance_table(results))
+        show_table(tables.provenance_table(results), every_row=False)
         codecs = sorted({r["codec"]["id"] for r in tables.for_task(results, "reconstruction")})
         if codecs:
             st.subheader("Reproduce a row")
@@ -582,7 +583,7 @@ def main() -> None:
     rejected = page.prepared.loaded.rejected
     if rejected:
         with st.expander(f"{len(rejected)} results files rejected (not shown as data)"):
-            show_table(pd.DataFrame(rejected, columns=["file", "reason"]))
+            show_table(pd.DataFrame(rejected, columns=["file", "reason"]), every_row=False)
 
 
 # Streamlit runs this file as __main__; a multiprocessing child that re-imports it (as __mp_main__) must not.

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kodek.leaderboard.browser import BrowserError, chromium, find_browser, rendered, streamlit_server
+from kodek.leaderboard.browser import BrowserError, chromium, find_browser, idle, rendered, streamlit_server
 
 VIEWS = ("Reconstruction", "SpeechLLM", "Per subset", "Plots", "Listen", "Methodology", "Submit")
 HELLO = 'import streamlit as st\n\nst.title("Hello, world")\n'
@@ -105,12 +105,8 @@ def _switch(page, label: str, marker: str) -> float:
 
     started = time.perf_counter()
     page.click_tab(label)
-    wait_for(lambda: marker in page.text() and _idle(page), 60, f"the {label} tab never rendered")
+    wait_for(lambda: marker in page.text() and idle(page), 60, f"the {label} tab never rendered")
     return time.perf_counter() - started
-
-
-def _idle(page) -> bool:
-    return not page.evaluate("!!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def _screenshots(page, url: str, out: Path) -> dict[str, Any]:

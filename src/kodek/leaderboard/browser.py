@@ -189,22 +189,30 @@ def chromium(executable: str, width: int = 1400, height: int = 1000) -> Iterator
 # -- what "the view has rendered" means, per view ---------------------------------------------------------------
 
 
-def _idle(page: Page) -> bool:
-    """No script run in progress (Streamlit shows a status widget while one is)."""
-    return not page.evaluate("!!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+IDLE = (
+    '!document.querySelector(\'[data-testid="stStatusWidget"], [data-testid="stSkeleton"],'
+    ' [data-testid="stSkeletonElement"]\')'
+)
+
+
+def idle(page: Page) -> bool:
+    """No script run in progress (Streamlit shows a status widget while one is) and no widget still a placeholder
+    (widgets load their code lazily and show a skeleton until then)."""
+    return bool(page.evaluate(IDLE))
 
 
 def rendered(view: str) -> Callable[[Page], bool]:
     """A test of the page that holds once ``view`` shows what a reader came for."""
     if view in ("Reconstruction", "SpeechLLM", "Per subset", "Methodology"):
         marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
-        return lambda page: marker in page.text() and bool(page.evaluate(CELLS)) and _idle(page)
+        return lambda page: marker in page.text() and bool(page.evaluate(CELLS)) and idle(page)
     if view == "Plots":
-        return lambda page: bool(
-            page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length")
+        return lambda page: (
+            bool(page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"))
+            and idle(page)
         )
     if view == "Listen":
-        return lambda page: "original" in page.text() or "No listening examples" in page.text()
+        return lambda page: ("original" in page.text() or "No listening examples" in page.text()) and idle(page)
     if view == "Submit":
-        return lambda page: "Check and submit" in page.text()
+        return lambda page: "Check and submit" in page.text() and idle(page)
     raise ValueError(f"unknown view {view!r}")

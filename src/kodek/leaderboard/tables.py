@@ -557,10 +557,13 @@ def reconstruction_board(results: Iterable[dict[str, Any]], headline: str | None
 
 
 def reconstruction_table(results: list[dict[str, Any]], *, include_random: bool = False) -> pd.DataFrame:
-    """The reconstruction board as text (the demo prints it); random-weight runs are left out."""
+    """The reconstruction board as text (the demo prints it); random-weight runs are left out, and so are metric
+    columns without a value in any row (the caller lists why: e.g. the metric's model is not available here)."""
     shown = [r for r in results if include_random or not r["random_weights"]]
     board = reconstruction_board(shown)
-    keep = [c.key for c in board.columns if c.key not in ("Family", "Codebooks", "Frame rate (Hz)", "Utterances")]
+    dropped = {"Family", "Codebooks", "Frame rate (Hz)", "Utterances"}
+    dropped |= {c.key for c in board.columns if c.kind == "metric" and board.values[c.key].isna().all()}
+    keep = [c.key for c in board.columns if c.key not in dropped]
     return board.display[keep].reset_index(drop=True)
 
 
