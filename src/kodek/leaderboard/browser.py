@@ -147,7 +147,7 @@ def chromium(executable: str, width: int = 1400, height: int = 1000) -> Iterator
     """A headless Chromium that may reach 127.0.0.1 only; yields its page."""
     from websockets.sync.client import connect
 
-    with tempfile.TemporaryDirectory(prefix="kodek-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="kodek-chromium-", ignore_cleanup_errors=True) as profile:
         command = [
             executable,
             "--headless",
