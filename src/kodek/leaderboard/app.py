@@ -400,8 +400,14 @@ audio against the reference text, REC of the reconstruction; dWER compares the r
 the original's (no reference needed). Polish text normalisation keeps diacritics.
 
 **Missing values.** A metric that cannot be computed for an utterance (silence, too short) is recorded as missing
-with its reason and counted, never replaced by a made-up number: a cell shows how many utterances failed, `n/a`
-when the metric does not apply (e.g. a tokenizer without a decoder), `not run` when it was not computed.
+with its reason and counted, never replaced by a made-up number. A cell says why it is empty, in words: `not run`
+(the metric was not computed), `not applicable` (e.g. a tokenizer without a decoder), `model unavailable` (the
+metric's model could not be loaded; the reason is listed under the table), or `n of N failed`; a value computed on
+fewer utterances says how many were missing or failed beside it.
+
+**Comparable results.** Only results measured under the same settings (data revision, utterance set, limit,
+normalisation, models, scoring version: one comparability key) are ranked together; others are shown apart with the
+settings in which they differ.
 
 **Random weights.** Runs built from configs with random weights (tests, benchmarks) are never shown as scores.
 
