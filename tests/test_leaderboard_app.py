@@ -380,3 +380,24 @@ def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
         if view != "Plots":
             assert app.get("download_button")
     assert tables.SOURCE_STUDY_METRICS[0] == "pesq_wb"
+
+
+def test_the_reference_is_drawn_apart_from_the_pareto_front(tmp_path, monkeypatch):
+    from leaderboard_fixtures import results, write
+
+    rows = [results(i) for i in range(4)]
+    reference = results(9)
+    reference["codec"].update(kind="reference", id="identity-16khz")
+    reference["metrics"]["pesq_wb"]["rec"]["mean"] = 4.64
+    for data in [*rows, reference]:
+        write(tmp_path, f"{data['codec']['id']}/reconstruction.json", data)
+    monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
+    app = run("Plots")
+    assert not app.exception
+    chart = app.get("vega_lite_chart")[0].proto
+    spec = json.loads(chart.spec)
+    data = json.dumps(spec) + " ".join(str(d) for d in chart.datasets)
+    assert "reference: identity-16khz (not a codec)" in data
+    assert "rule" in [layer["mark"]["type"] for layer in spec["layer"]]
+    table = run("Reconstruction").dataframe[0].value
+    assert table.iloc[0]["Codec"] == "identity-16khz" and table.iloc[0]["#"] == "reference (not ranked)"
