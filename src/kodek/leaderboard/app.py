@@ -287,9 +287,7 @@ def view_breakdown(page: Page) -> None:
     group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g))
     board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
     board = board.filtered(page.categories, page.bitrate)
-    st.caption(
-        "Rows: codecs; columns: the groups. Highlighted: the best value per column (the reference row is not ranked)."
-    )
+    st.caption("Rows: codecs; columns: the groups. ★ the best value per column (the reference row is not ranked).")
     if len(board):
         show_board(board, "breakdown", page.dataset, file_name=f"kodek-{metric}-{condition}-by-{group}")
     else:
