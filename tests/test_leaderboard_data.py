@@ -142,22 +142,56 @@ def load_results_of(items):
 
 
 def test_reconstruction_columns_follow_the_source_study_then_the_rest():
-    board = tables.reconstruction_board([results(i) for i in range(4)])
+    """The study's table: rank, codec, category, PESQ, Spk-Sim, WER, CER, STOI, Params, Bitrate; then the rest."""
+    rows = [results(i) for i in range(4)]
+    board = tables.reconstruction_board(rows)
     keys = [c.key for c in board.columns]
-    assert keys[:10] == [
+    assert keys == [
+        "#",
         "Codec",
+        "Category",
         "PESQ ↑",
         "Spk-Sim ↑",
-        "WER ↓ GT",
-        "WER ↓ REC",
-        "CER ↓ GT",
-        "CER ↓ REC",
+        "WER ↓ GT / REC",
+        "CER ↓ GT / REC",
         "STOI ↑",
+        "Params (M)",
+        "Bitrate (kbps)",
+        "Delay (ms)",
         "dWER ↓",
         "Mel distance ↓",
+        "Frame rate (Hz)",
+        "Codebooks",
+        "Family",
+        "Utterances",
     ]
-    assert keys[10:] == ["Params", "Bitrate (kbps)", "Frame rate (Hz)", "Codebooks", "Category", "Family", "Utterances"]
-    assert not board.column("WER ↓ GT").ranked and board.column("WER ↓ REC").ranked
+    first = rows[0]["codec"]["id"]
+    wer = rows[0]["metrics"]["wer"]
+    gt, rec = (f"{wer[c]['mean']:.3f}" for c in ("gt", "rec"))
+    assert board.display.loc[first, "WER ↓ GT / REC"].startswith(f"{gt} / {rec}")
+    assert board.values.loc[first, "WER ↓ GT / REC"] == pytest.approx(wer["rec"]["mean"])  # REC is what ranks
+    assert board.display.loc[first, "Delay (ms)"] == f"{rows[0]['delay_ms']:.1f}"
+
+
+def test_rows_are_ranked_by_the_chosen_headline_metric():
+    rows = [results(i) for i in range(6)]
+    reference = results(9)
+    reference["codec"]["kind"] = "reference"
+    rows[4]["metrics"]["stoi"]["rec"]["mean"] = None  # unrankable by STOI
+    board = tables.reconstruction_board([*rows, reference], "STOI ↑")
+    stoi = {r["codec"]["id"]: r["metrics"]["stoi"]["rec"]["mean"] for r in rows if r is not rows[4]}
+    expected = sorted(stoi, key=lambda c: -stoi[c])
+    order = list(board.values.index)
+    assert order[0] == reference["codec"]["id"] and board.display.loc[order[0], "#"] == "reference (not ranked)"
+    assert order[1:-1] == expected and list(board.display.loc[expected, "#"]) == ["1", "2", "3", "4", "5"]
+    assert order[-1] == rows[4]["codec"]["id"] and board.display.loc[order[-1], "#"].startswith("unranked: STOI")
+    wer = tables.reconstruction_board(rows, "WER ↓ GT / REC")
+    values = wer.values["WER ↓ GT / REC"].dropna()
+    assert list(values) == sorted(values)  # lower is better: ascending
+    assert tables.reconstruction_board(rows).values.index[0] == max(
+        (r["codec"]["id"] for r in rows),
+        key=lambda c: next(r for r in rows if r["codec"]["id"] == c)["metrics"]["pesq_wb"]["rec"]["mean"],
+    )  # PESQ, the study's first column, by default
 
 
 def test_an_unknown_metric_is_rendered_from_its_label_and_direction():
@@ -173,11 +207,13 @@ def test_missing_values_say_why(hostile):
     _, written = hostile
     board = tables.reconstruction_board(written["good"])
     _, second, third = (d["codec"]["id"] for d in written["good"])
-    assert board.display.loc[second, "PESQ ↑"] == "n/a (no decoder)"
-    assert board.display.loc[third, "STOI ↑"] == "missing: failed 1200 of 1200"
+    assert board.display.loc[second, "PESQ ↑"] == "not applicable"
+    assert board.notes["PESQ ↑ "] == f"not applicable for {second}: no decoder"
+    assert board.display.loc[third, "STOI ↑"] == "1200 of 1200 failed"
     assert math.isnan(board.values.loc[third, "STOI ↑"])
     partial = written["good"][1]["metrics"]["stoi"]["rec"]
-    assert board.display.loc[second, "STOI ↑"].endswith(f"({partial['missing']} failed)")
+    total = partial["n"] + partial["missing"]
+    assert board.display.loc[second, "STOI ↑"].endswith(f"({partial['missing']} missing)") and total
     assert board.values.loc[second, "STOI ↑"] == pytest.approx(partial["mean"])
 
 
@@ -192,8 +228,10 @@ def test_best_values_ignore_the_reference_and_mark_ties():
     rows[2]["metrics"]["wer"]["rec"]["mean"] = 0.01
     board = tables.reconstruction_board([*rows, reference])
     assert sorted(board.best["PESQ ↑"]) == sorted(d["codec"]["id"] for d in rows[:2])
-    assert board.best["WER ↓ REC"] == [rows[2]["codec"]["id"]]
-    assert "WER ↓ GT" not in board.best  # GT is the original audio's value: nothing to rank
+    assert board.best["WER ↓ GT / REC"] == [rows[2]["codec"]["id"]]  # REC ranks; GT is the original's value
+    shown = board.shown().set_index("Codec")
+    assert shown.loc[rows[0]["codec"]["id"], "PESQ ↑"].endswith(tables.BEST)  # what a reader sees
+    assert not shown.loc[reference["codec"]["id"], "PESQ ↑"].endswith(tables.BEST)
 
 
 def test_filters_by_category_and_bitrate_recompute_the_best():
@@ -215,7 +253,10 @@ def test_parameters_and_bitrate_are_shown_readably():
     data["num_parameters"] = 14_851_810
     board = tables.reconstruction_board([data])
     row = data["codec"]["id"]
-    assert board.display.loc[row, "Params"] == "14.9M" and board.values.loc[row, "Params"] == pytest.approx(14.85181)
+    assert board.display.loc[row, "Params (M)"] == "14.9"
+    assert board.values.loc[row, "Params (M)"] == pytest.approx(14.85181)
+    data["num_parameters"] = None
+    assert tables.reconstruction_board([data]).display.loc[row, "Params (M)"] == "not reported"
     assert board.values.loc[row, "Bitrate (kbps)"] == data["codec"]["bitrate_bps"] / 1000
 
 
@@ -230,13 +271,28 @@ def test_speechllm_board_per_llm_with_params_from_reconstruction():
     items = [*recon, *llm, other]
     assert tables.llm_ids(items) == ["speakleash/Bielik-1.5B-v3.0-Instruct", "speakleash/Bielik-4.5B-v3.0-Instruct"]
     board = tables.speechllm_board(items, "speakleash/Bielik-1.5B-v3.0-Instruct")
-    assert list(board.values.index) == sorted(d["codec"]["id"] for d in recon)
+    assert sorted(board.values.index) == sorted(d["codec"]["id"] for d in recon)
     first = recon[0]["codec"]["id"]
-    assert board.values.loc[first, "Params"] == pytest.approx(recon[0]["num_parameters"] / 1e6)
-    assert board.values.loc[first, "PPL ↓ trained"] == pytest.approx(llm[0]["metrics"]["ppl"]["trained"])
-    assert "PPL ↓ prior" not in board.best and "PPL ↓ trained" in board.best and "BPC ↓ init" in board.best
-    trained = board.values["PPL ↓ trained"]
-    assert board.best["PPL ↓ trained"] == list(trained.index[trained == trained.min()])
+    ppl = tables.PPL_HEADLINE
+    assert [c.key for c in board.columns] == [
+        "#",
+        "Codec",
+        "Category",
+        ppl,
+        "BPC ↓ initial / fine-tuned",
+        "PPL prior (no audio)",
+        "BPC prior (no audio)",
+        "Params (M)",
+        "Bitrate (kbps)",
+    ]
+    assert board.values.loc[first, "Params (M)"] == pytest.approx(recon[0]["num_parameters"] / 1e6)
+    assert board.values.loc[first, ppl] == pytest.approx(llm[0]["metrics"]["ppl"]["trained"])
+    metrics = llm[0]["metrics"]["ppl"]
+    assert board.display.loc[first, ppl].startswith(f"{tables.fmt(metrics['init'])} / {tables.fmt(metrics['trained'])}")
+    assert "PPL prior (no audio)" not in board.best and "BPC ↓ initial / fine-tuned" in board.best
+    trained = board.values[ppl]
+    assert board.best[ppl] == list(trained.index[trained == trained.min()])
+    assert list(board.values.index) == list(trained.sort_values().index)  # ranked by fine-tuned PPL
 
 
 def test_speechllm_conditions_may_be_stats_or_missing():
@@ -246,8 +302,7 @@ def test_speechllm_conditions_may_be_stats_or_missing():
     assert validate(data) == []
     board = tables.speechllm_board([data], data["llm"]["id"])
     row = data["codec"]["id"]
-    assert board.display.loc[row, "PPL ↓ trained"] == "12.50 (2 failed)"
-    assert board.display.loc[row, "PPL ↓ init"] == tables.MISSING
+    assert board.display.loc[row, tables.PPL_HEADLINE] == "not run / 12.50 (2 missing)"
 
 
 def test_breakdown_by_subset_and_by_speaker_group():
@@ -325,15 +380,15 @@ def test_hostile_strings_are_data_not_markup(hostile):
 
 def test_repeated_headers_from_results_files_stay_distinct():
     data = results(0)
-    data["metrics"]["pesq_other"] = {"label": "Params", "rec": {"mean": 1.0, "n": 1, "missing": 0}}
-    data["metrics"]["pesq_again"] = {"label": "Params", "rec": {"mean": 2.0, "n": 1, "missing": 0}}
+    data["metrics"]["pesq_other"] = {"label": "Params (M)", "rec": {"mean": 1.0, "n": 1, "missing": 0}}
+    data["metrics"]["pesq_again"] = {"label": "Params (M)", "rec": {"mean": 2.0, "n": 1, "missing": 0}}
     data["by_subset"]["all"] = data["by_subset"]["pwr-viu-unk"]
     board = tables.reconstruction_board([data])
     keys = [c.key for c in board.columns]
-    assert len(keys) == len(set(keys)) and {"Params", "Params [2]", "Params [3]"} <= set(keys)
+    assert len(keys) == len(set(keys)) and {"Params (M)", "Params (M) [2]", "Params (M) [3]"} <= set(keys)
     row = data["codec"]["id"]
-    assert {board.values.loc[row, "Params [2]"], board.values.loc[row, "Params [3]"]} == {1.0, 2.0}
-    assert board.display.loc[row, "Params"] == tables.params_cell(data["num_parameters"])[1]  # the codec's count
+    assert {board.values.loc[row, "Params (M) [2]"], board.values.loc[row, "Params (M) [3]"]} == {1.0, 2.0}
+    assert board.display.loc[row, "Params (M)"] == tables.params_cell(data["num_parameters"])[1]  # the codec's
     breakdown = tables.breakdown_board([data], "wer", "rec")
     assert [c.key for c in breakdown.columns][:3] == ["Codec", "all", "all [2]"]
     assert breakdown.values.loc[row, "all [2]"] == data["by_subset"]["all"]["wer"]["rec"]["mean"]
@@ -354,3 +409,162 @@ def test_the_scorer_keeps_listening_examples_and_speaker_groups(tmp_path, sample
     assert set(data["by_group"]) == {"speaker_gender"}  # the sample's ages are all N/A
     assert set(data["by_group"]["speaker_gender"]) == {"female", "male"}
     assert validate(data) == []
+
+
+# -- bounds, non-finite numbers, comparability, failure counts (contracts C2-C5) ---------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_rejected_wherever_they_are(tmp_path, bad):
+    data = results(0)
+    data["metrics"]["pesq_wb"]["rec"]["mean"] = bad
+    assert any("pesq_wb/rec/mean" in e and "not a finite number" in e for e in validate(data))
+    deep = results(1)
+    deep["by_subset"][SUBSETS[0]]["wer"]["rec"]["std"] = bad
+    assert validate(deep)
+    # Written by Python's json (which emits NaN / Infinity): the file is rejected, never shown, never "best".
+    path = tmp_path / data["codec"]["id"] / "reconstruction.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data))  # allow_nan is json's default
+    assert "Infinity" in path.read_text() or "NaN" in path.read_text()
+    loaded = load_results(tmp_path)
+    assert not loaded.results and "not a finite number" in loaded.rejected[0][1]
+
+
+def test_every_results_file_is_bounded(tmp_path):
+    many = results(0)
+    many["metrics"].update({f"m{i}": {"label": f"m{i}", "rec": None} for i in range(3000)})
+    long_reason = results(1)
+    long_reason["failures"]["by_reason"] = {"x" * 5000: 1}
+    subsets = results(2)
+    subsets["dataset"]["subsets"] = ["s"] * 5000
+    models = results(3)
+    models["models"] = {f"k{i}": i for i in range(1000)}
+    for data, where in ((many, "metrics"), (long_reason, "failures/by_reason"), (subsets, "dataset/subsets")):
+        errors = validate(data)
+        assert errors and any(e.startswith(where) for e in errors), errors
+        assert all(len(e) < 300 for e in errors)
+    assert any(e.startswith("models") for e in validate(models))
+
+
+def test_new_optional_fields_are_accepted_and_checked():
+    data = results(0)
+    assert validate(data) == [] and "comparability_key" in data and "delay_ms" in data
+    data["metrics"]["pesq_wb"]["rec"]["failed"] = 2
+    data["delay_ms"] = None
+    assert validate(data) == []
+    forged = copy.deepcopy(data)
+    forged["comparability"]["limit"] = 20  # the key no longer says what the record says
+    assert any("comparability_key" in e for e in validate(forged))
+    nested = copy.deepcopy(data)
+    nested["comparability"]["models"] = {"asr": "x"}  # flat scalars / lists of strings only
+    assert validate(nested)
+    data["metrics"]["pesq_wb"]["rec"]["failed"] = -1
+    assert validate(data)
+
+
+def test_the_comparability_key_is_the_contract_hash():
+    import hashlib
+
+    record = {"dataset": "bigos", "subsets": ["a", "b"], "limit": None, "revision": "abc"}
+    canonical = '{"dataset":"bigos","limit":null,"revision":"abc","subsets":["a","b"]}'  # written out by hand
+    from kodek.leaderboard.schema import comparability_key
+
+    assert comparability_key(record) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def test_only_results_with_the_same_comparability_key_are_ranked_together():
+    from kodek.leaderboard.synthetic import comparability
+
+    rows = [results(i) for i in range(5)]
+    for data in rows[3:]:
+        data.update(comparability(data, limit=20))  # a partial run: same data name, other settings
+    older = results(6)
+    del older["comparability"], older["comparability_key"]
+    prepared = prepare(load_results_of([*rows, older]), [], "")
+    key = tables.dataset_key(rows[0])
+    assert sorted(prepared.reconstruction[key].values.index) == sorted(r["codec"]["id"] for r in rows[:3])
+    apart = prepared.reconstruction_apart[key]
+    assert [sorted(board.values.index) for _, board in apart] == [
+        sorted(r["codec"]["id"] for r in rows[3:]),
+        [older["codec"]["id"]],
+    ]
+    assert apart[0][0].differences == ["limit: 20 (ranked table: none)"]
+    assert "no comparability record" in apart[1][0].differences[0]
+
+
+def test_failure_counts_and_unavailable_models_are_shown_in_words():
+    data = results(0)
+    data["metrics"]["pesq_wb"]["rec"].update(n=36, missing=0, failed=2)
+    data["metrics"]["spk_sim"].update(available=False, why="microsoft/wavlm-base-plus-sv is not in the local cache")
+    data["metrics"]["spk_sim"]["rec"] = {"mean": None, "std": None, "median": None, "n": 0, "missing": 36}
+    del data["metrics"]["stoi"]
+    board = tables.reconstruction_board([data])
+    row = data["codec"]["id"]
+    assert board.display.loc[row, "PESQ ↑"].endswith("(2 of 36 failed)")
+    assert board.display.loc[row, "Spk-Sim ↑"] == "model unavailable"  # not "36 of 36 failed"
+    assert "not in the local cache" in board.notes["Spk-Sim ↑"]
+    assert board.display.loc[row, "STOI ↑"] == "not run"
+    assert all(text.strip() and text not in ("None", "nan") for text in board.shown().to_numpy().ravel())
+
+
+def test_the_csv_download_has_units_and_the_data_it_was_measured_on():
+    import io
+
+    rows = [results(i) for i in range(3)]
+    board = tables.reconstruction_board(rows)
+    frame = pd.read_csv(io.BytesIO(board.csv("bigos / test")))
+    assert {"PESQ (wb) REC [MOS-LQO 1-4.64]", "WER GT [fraction of words]", "Params (M)", "Bitrate (kbps)"} <= set(
+        frame.columns
+    )
+    assert set(frame["Measured on"]) == {"bigos / test"} and set(frame["Comparability key"]) == {
+        rows[0]["comparability_key"]
+    }
+    first = frame.set_index("Codec").loc[rows[0]["codec"]["id"]]
+    assert first["WER GT [fraction of words]"] == pytest.approx(rows[0]["metrics"]["wer"]["gt"]["mean"])
+    assert list(frame["Rank"]) == [1, 2, 3]
+
+
+def test_reproduce_commands_never_turn_other_data_into_bigos():
+    data = results(0)
+    data["dataset"].update(name="my-lab/polish-calls", config="x")
+    text = tables.reproduce_commands(data)
+    assert "bigos" not in text and "--data YOUR-DATA" in text and "not a built-in kodek source" in text
+    data["dataset"].update(name="sample", config=None)
+    assert "--data sample" in tables.reproduce_commands(data)
+
+
+def test_the_reference_is_never_on_the_pareto_front():
+    points = pd.DataFrame(
+        {
+            "codec": ["ref", "a", "b"],
+            "kind": ["reference", "acoustic", "acoustic"],
+            "bitrate_kbps": [0.5, 1.0, 2.0],
+            "value": [4.6, 2.0, 3.0],
+            "category": "x",
+        }
+    )
+    assert list(tables.pareto_front(points, True)["codec"]) == ["a", "b"]
+
+
+def test_submission_errors_name_the_field_and_what_it_expects_in_words():
+    from kodek.leaderboard.submissions import request_from_form, validate_request
+
+    form = {"codec_id": "Mu-Law", "package": "", "version": "1.0", "license": "MIT", "contact": "a@b.org"}
+    form |= {"checkpoint_repo": "a/b", "checkpoint_revision": "main"}
+    errors = validate_request(request_from_form(form, kodek_version="0.1.0", date="now"))
+    assert any(
+        e.startswith("codec_id (Codec id): 'Mu-Law' is not valid; expected") and "lowercase" in e for e in errors
+    )
+    assert any(e.startswith("package (Python package): is empty; expected") for e in errors)
+    assert any(e.startswith("checkpoint/revision (Checkpoint revision)") and "40-character" in e for e in errors)
+    assert not any("^" in e or "anyOf" in e or "any of the given schemas" in e for e in errors)
+
+
+def test_a_session_may_send_few_requests():
+    from kodek.leaderboard.submissions import MAX_REQUESTS_PER_SESSION, rate_limited
+
+    assert rate_limited([], 0.0) is None
+    assert "try again in 50 s" in rate_limited([100.0], 110.0)
+    assert rate_limited([100.0], 161.0) is None
+    assert "already sent" in rate_limited([float(i * 1000) for i in range(MAX_REQUESTS_PER_SESSION)], 1e6)

@@ -251,11 +251,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    import kodek
+    from kodek.leaderboard import app_path
 
-    app = Path(kodek.__file__).resolve().parents[2] / "leaderboard" / "app.py"
-    if not app.is_file():
-        raise CliError("the leaderboard Space (leaderboard/app.py) ships with the kodek repository: use a checkout")
+    app = app_path()
     env = dict(os.environ)
     if args.results:
         env["KODEK_RESULTS"] = str(Path(args.results).resolve())
@@ -480,6 +478,35 @@ def cmd_bench_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish_space(args: argparse.Namespace) -> int:
+    from kodek.leaderboard.publish import publish_space
+
+    result = publish_space(
+        args.repo,
+        source=Path(args.source),
+        metrics_org=args.metrics_org,
+        wheel=Path(args.wheel) if args.wheel else None,
+        private=args.private,
+        token=args.token,
+    )
+    print(result.summary())
+    return 0
+
+
+def cmd_bench_leaderboard(args: argparse.Namespace) -> int:
+    from kodek.leaderboard.bench import bench_leaderboard
+
+    report = bench_leaderboard(
+        Path(args.results) if args.results else None,
+        codecs=args.codecs,
+        subsets=args.subsets,
+        repeat=args.repeat,
+        screenshots=Path(args.screenshots) if args.screenshots else None,
+    )
+    _print_report(report, args.json)
+    return 0
+
+
 def _print_report(report: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2))
@@ -647,6 +674,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--allow-random-weights", action="store_true", help="upload random-weight runs too")
     pr.set_defaults(func=cmd_publish_results)
 
+    ps = sub.add_parser(
+        "publish-space", help="maintainers: publish the leaderboard Space and the metric modules with this kodek"
+    )
+    ps.add_argument("--repo", required=True, help="the leaderboard Space (ORG/NAME)")
+    ps.add_argument("--source", default=".", help="the kodek checkout to build and publish (default: .)")
+    ps.add_argument("--metrics-org", help="where the metric modules go (default: the Space's organisation)")
+    ps.add_argument("--wheel", help="a kodek wheel already built (default: build one from --source)")
+    ps.add_argument("--private", action="store_true")
+    ps.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
+    ps.set_defaults(func=cmd_publish_space)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     bt = bench.add_parser("tokenize", help="pipeline vs pure forward, batched vs one-by-one")
     bt.add_argument("--codec", required=True)
@@ -701,6 +739,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=cmd_bench_lm)
+
+    bb = bench.add_parser(
+        "leaderboard", help="page loads and widget changes in headless Chromium, against a hello-world page"
+    )
+    bb.add_argument("--results", help="a results folder (default: synthetic results, --codecs x --subsets)")
+    bb.add_argument("--codecs", type=int, default=50)
+    bb.add_argument("--subsets", type=int, default=12)
+    bb.add_argument("--repeat", type=int, default=5, help="page loads per view (medians; default 5)")
+    bb.add_argument("--screenshots", metavar="DIR", help="also save every view at 1400 and 800 px wide here")
+    bb.add_argument("--json", action="store_true")
+    bb.set_defaults(func=cmd_bench_leaderboard)
 
     km = sub.add_parser("kmeans", help="k-means quantisers of the SSL tokenizers")
     km = km.add_subparsers(dest="kmeans_command", required=True)

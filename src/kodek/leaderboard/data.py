@@ -21,7 +21,7 @@ from kodek.leaderboard.loading import (
     local_audio_paths,
     read_local_audio,
 )
-from kodek.leaderboard.tables import Board
+from kodek.leaderboard.tables import Apart, Board
 
 DEFAULT_RESULTS_REPO = "kodek/bigos-v2-results"
 DEFAULT_REQUESTS_REPO = "kodek/bigos-v2-requests"
@@ -76,9 +76,12 @@ class Prepared:
     listening: Listening
     root: str
     datasets: list[str] = field(default_factory=list)  # the one with most codecs first
-    reconstruction: dict[str, Board] = field(default_factory=dict)  # per dataset
+    # Per dataset: the ranked table (results sharing one comparability key, C2) and the results apart.
+    reconstruction: dict[str, Board] = field(default_factory=dict)
+    reconstruction_apart: dict[str, list[tuple[Apart, Board]]] = field(default_factory=dict)
     llms: dict[str, list[str]] = field(default_factory=dict)  # per dataset
     speechllm: dict[tuple[str, str], Board] = field(default_factory=dict)  # per (dataset, llm)
+    speechllm_apart: dict[tuple[str, str], list[tuple[Apart, Board]]] = field(default_factory=dict)
     speech_lm: dict[str, Board] = field(default_factory=dict)  # per dataset
 
 
@@ -88,10 +91,16 @@ def prepare(loaded: Loaded, audio_paths: list[str], root: Path) -> Prepared:
     prepared.datasets = tables.dataset_keys(shown)
     for key in prepared.datasets:
         chosen = [r for r in shown if tables.dataset_key(r) == key]
-        prepared.reconstruction[key] = tables.reconstruction_board(chosen)
+        recon = tables.for_task(chosen, "reconstruction")
+        main, apart = tables.comparable_groups(recon)
+        prepared.reconstruction[key] = tables.reconstruction_board(main)
+        prepared.reconstruction_apart[key] = [(a, tables.reconstruction_board(a.results)) for a in apart]
         prepared.llms[key] = tables.llm_ids(chosen)
         for llm in prepared.llms[key]:
-            prepared.speechllm[key, llm] = tables.speechllm_board(chosen, llm)
+            runs = [r for r in tables.for_task(chosen, "speechllm") if r["llm"]["id"] == llm]
+            main, apart = tables.comparable_groups(runs)
+            prepared.speechllm[key, llm] = tables.speechllm_board([*recon, *main], llm)
+            prepared.speechllm_apart[key, llm] = [(a, tables.speechllm_board([*recon, *a.results], llm)) for a in apart]
         prepared.speech_lm[key] = tables.speech_lm_board(chosen)
     return prepared
 

@@ -95,8 +95,57 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# What each field must hold, in words (a schema's regular expression means nothing to a codec author).
+EXPECTED: dict[str, tuple[str, str]] = {
+    "codec_id": ("Codec id", "1-80 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"),
+    "package": ("Python package", "a package name as on PyPI, e.g. my-codec (letters, digits, '.', '_', '-')"),
+    "version": ("Package version", "a release number such as 1.0.2 (optionally a1, b2, rc1, .post1 or .dev1)"),
+    "entry_point": ("Entry point", "'name = module:attribute'"),
+    "checkpoint": ("Checkpoint", "both a Hub repo id and a 40-character commit, or neither"),
+    "checkpoint/repo": ("Checkpoint", "a Hub repo id ORG/NAME (letters, digits, '_', '.', '-')"),
+    "checkpoint/revision": ("Checkpoint revision", "the full 40-character hexadecimal commit id (not a branch)"),
+    "license": ("Licence", "an SPDX licence id such as MIT or Apache-2.0"),
+    "contact": ("Contact", "an e-mail address, a Hub user name (@name) or an https:// URL, at most 200 characters"),
+    "description": ("Description", "plain text without control characters, at most 2000 characters"),
+    "request_version": ("Request version", f"{REQUEST_VERSION}"),
+    "kodek_version": ("kodek version", "a release number such as 0.1.0"),
+    "submitted_via": ("Submitted via", "'cli' or 'space'"),
+    "date": ("Date", "one line of text"),
+}
+
+
+def _field(path: str) -> str:
+    known = EXPECTED.get(path) or EXPECTED.get(path.split("/")[0])
+    return f"{path} ({known[0]})" if known else path
+
+
+def _in_words(error: Any) -> str:
+    """One schema error as 'field (Label): what is wrong; expected what, in words'."""
+    path = "/".join(map(str, error.absolute_path)) or "<root>"
+    inner = [e for e in error.context or () if e.validator != "type" and e.absolute_path != error.absolute_path]
+    if error.validator == "anyOf" and inner:  # e.g. a checkpoint object: name the field inside it that is wrong
+        return _in_words(inner[0])
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        known = EXPECTED.get(missing)
+        expected = f"; expected {known[1]}" if known else ""
+        return f"{_field(missing or path)}: {message(error, 120)}{expected}"
+    known = EXPECTED.get(path) or EXPECTED.get(path.split("/")[0])
+    if known is None:
+        return f"{path}: {message(error, 160)}"
+    value = error.instance
+    if value == "" or value is None:
+        what = "is empty"
+    elif isinstance(value, str):
+        what = f"{_short(repr(value), 40)} is not valid"
+    else:
+        what = "is not valid"
+    return f"{_field(path)}: {what}; expected {known[1]}"
+
+
 def validate_request(data: Any, *, taken: set[str] | frozenset[str] = frozenset()) -> list[str]:
-    """Every problem of a request as one short line each (empty when it is valid).
+    """Every problem of a request as one short line each (empty when it is valid): the field, its label on the
+    Space's form, and what it must hold in words.
 
     ``taken`` holds codec ids a request may not claim (kodek's built-in codecs).
     """
@@ -107,7 +156,7 @@ def validate_request(data: Any, *, taken: set[str] | frozenset[str] = frozenset(
     if size > MAX_REQUEST_BYTES:
         return [f"<root>: request is {size} bytes, more than the {MAX_REQUEST_BYTES} allowed"]
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {message(e, 160)}" for e in errors]
+    problems = list(dict.fromkeys(_in_words(e) for e in errors))  # a field breaking two rules is named once
     if not problems:
         problems += _consistency(data, taken)
     if len(problems) > MAX_ERRORS:
@@ -118,7 +167,7 @@ def validate_request(data: Any, *, taken: set[str] | frozenset[str] = frozenset(
 def _consistency(data: dict[str, Any], taken: set[str] | frozenset[str]) -> list[str]:
     problems = []
     if data["codec_id"] in taken:
-        problems.append(f"codec_id: {data['codec_id']!r} is a codec kodek already has")
+        problems.append(f"{_field('codec_id')}: {data['codec_id']!r} is a codec kodek already has; choose another id")
     spec = data.get("spec")
     if spec is not None:
         if spec["id"] != data["codec_id"]:
@@ -152,7 +201,19 @@ def request_bytes(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
-FORM_FIELDS = ("codec_id", "package", "version", "checkpoint_repo", "checkpoint_revision", "license", "contact")
+# Requests one visitor's session may send to the requests repo (the Space holds a token that can open PRs).
+MAX_REQUESTS_PER_SESSION = 3
+MIN_SECONDS_BETWEEN_REQUESTS = 60.0
+
+
+def rate_limited(sent: list[float], now: float) -> str | None:
+    """Why a session that sent requests at times ``sent`` may not send another now, in words (None: it may)."""
+    if len(sent) >= MAX_REQUESTS_PER_SESSION:
+        return f"this session has already sent {len(sent)} requests, the most one session may send"
+    if sent and now - sent[-1] < MIN_SECONDS_BETWEEN_REQUESTS:
+        wait = MIN_SECONDS_BETWEEN_REQUESTS - (now - sent[-1])
+        return f"one request per {MIN_SECONDS_BETWEEN_REQUESTS:.0f} s: try again in {wait:.0f} s"
+    return None
 
 
 def request_from_form(fields: dict[str, str], *, kodek_version: str, date: str) -> dict[str, Any]:

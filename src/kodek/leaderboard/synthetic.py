@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kodek.data.bigos import SUBSETS
+from kodek.leaderboard.schema import comparability_key
 
 KINDS = ("acoustic", "semantic", "ssl-kmeans", "classic", "acoustic")
 DATASET = {
@@ -39,6 +40,22 @@ RECONSTRUCTION_METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "mel_distance": ("Mel distance", False, ("rec",)),
 }
 LLM = {"id": "speakleash/Bielik-1.5B-v3.0-Instruct", "revision": "0" * 40}
+
+
+def comparability(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The C2 settings record of a synthetic result (and its key), as the scorer and the LM write them."""
+    dataset = data["dataset"]
+    record = {
+        "dataset": dataset["name"],
+        "revision": dataset["revision"],
+        "split": dataset["split"],
+        "subsets": list(dataset["subsets"]),
+        "limit": None,
+        "normalisation": "all",
+        "scoring_version": 1,
+        **fields,
+    }
+    return {"comparability": record, "comparability_key": comparability_key(record)}
 
 
 def _stats(rng: np.random.Generator, mean: float, n: int, missing: int = 0) -> dict[str, Any]:
@@ -103,9 +120,9 @@ def reconstruction(index: int, subsets: tuple[str, ...], seed: int = 0) -> dict[
         subset: {name: _metric(name, quality, rng, per_subset, 0) for name in RECONSTRUCTION_METRICS}
         for subset in subsets
     }
-    missing = index % 7  # some codecs lose a few utterances: shown as "k of N failed"
+    missing = index % 7  # some codecs lose a few utterances: shown as "k of N missing"
     metrics = {name: _metric(name, quality, rng, DATASET["utterances"], missing) for name in RECONSTRUCTION_METRICS}
-    return {
+    data = {
         "schema_version": 1,
         "task": "reconstruction",
         "codec": spec,
@@ -121,7 +138,9 @@ def reconstruction(index: int, subsets: tuple[str, ...], seed: int = 0) -> dict[
         },
         "failures": {"count": missing, "by_reason": {"pesq_wb: too short": missing} if missing else {}, "items": []},
         "date": "2026-01-01T00:00:00+00:00",
+        "delay_ms": float(rng.choice([0.0, 2.5, 10.0, 20.0])),
     }
+    return {**data, **comparability(data)}
 
 
 def speechllm(data: dict[str, Any], seed: int = 0) -> dict[str, Any]:
@@ -129,7 +148,7 @@ def speechllm(data: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     quality = data["metrics"]["stoi"]["rec"]["mean"]
     prior = 40.0
     ppl = {"prior": prior, "init": prior * (1.2 + rng.random() * 0.3), "trained": prior * (1.1 - 0.6 * quality)}
-    return {
+    data = {
         "schema_version": 1,
         "task": "speechllm",
         "codec": data["codec"],
@@ -143,6 +162,7 @@ def speechllm(data: dict[str, Any], seed: int = 0) -> dict[str, Any]:
         "failures": {"count": 0, "by_reason": {}, "items": []},
         "date": "2026-01-01T00:00:00+00:00",
     }
+    return {**data, **comparability(data, llm=LLM["id"], llm_revision=LLM["revision"])}
 
 
 def write_synthetic(out: Path, codecs: int = 50, subsets: int = 12, *, seed: int = 0, llm: bool = True) -> list[Path]:

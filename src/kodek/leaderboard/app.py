@@ -1,0 +1,595 @@
+"""kodek leaderboard (the Streamlit page): speech tokenizers on Polish speech (BIGOS-v2).
+
+Packaged with kodek (``kodek leaderboard`` runs this file; the Space's ``app.py`` calls :func:`main`).
+Results come from a local folder (``KODEK_RESULTS``, set by ``kodek leaderboard``) or
+from the results repo on the Hub (``KODEK_RESULTS_REPO``). All data logic lives in
+``kodek.leaderboard``; this file only presents it. Strings that come from results
+files or requests (codec names, labels, contacts, reasons) are only ever shown as
+text: in tables, ``st.text`` or ``st.code``, never as Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from kodek.leaderboard import tables
+from kodek.leaderboard.data import DEFAULT_REQUESTS_REPO, Prepared, ResultsSource, prepare, results_for
+from kodek.leaderboard.submissions import (
+    builtin_codec_ids,
+    rate_limited,
+    request_bytes,
+    request_from_form,
+    request_path,
+    validate_request,
+)
+from kodek.leaderboard.tables import Board
+
+HUB_TTL_S = 900
+# Okabe & Ito's palette: told apart with every common colour-vision deficiency (and shapes differ too).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+PINNED = (tables.RANK, "Codec")  # kept in view while a wide table scrolls sideways (narrow screens)
+LABEL_ALL_POINTS = 25  # above this many points only the Pareto front and the reference are labelled
+BITRATE_LADDER_KBPS = tuple(
+    float(k) for k in (0, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1536)
+)
+LISTEN_UTTERANCES = 3
+VIEWS = ("Reconstruction", "SpeechLLM", "Per subset", "Plots", "Listen", "Methodology", "Submit")
+
+
+@dataclass
+class Page:
+    """What one run of the page shows: the results, the chosen data and the filters."""
+
+    source: ResultsSource
+    version: tuple  # identifies the results read (cache key)
+    prepared: Prepared
+    dataset: str | None = None
+    categories: list[str] = field(default_factory=list)
+    bitrate: tuple[float, float] = (0.0, math.inf)
+
+    @property
+    def results(self) -> list[dict]:
+        return results_for(self.prepared, self.dataset) if self.dataset else []
+
+    @property
+    def board(self) -> Board | None:
+        if self.dataset is None:
+            return None
+        return self.prepared.reconstruction[self.dataset].filtered(self.categories, self.bitrate)
+
+
+# -- data (cached) ---------------------------------------------------------------------------------------
+
+
+def _token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
+
+
+# Shared by every session without a copy (cache_data would unpickle the whole results set on every run): what
+# these return is only read, never changed (filters and rankings make new tables).
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_local(folder: str, stamp: tuple) -> Prepared:
+    source = ResultsSource(folder=folder)
+    return prepare(*source.fetch())
+
+
+@st.cache_resource(show_spinner="Reading results from the Hub…", ttl=HUB_TTL_S, max_entries=4)
+def load_hub(repo: str, revision: str | None, nonce: int) -> Prepared:
+    source = ResultsSource(repo=repo, revision=revision)
+    return prepare(*source.fetch(token=_token()))
+
+
+# Arguments named with a leading underscore are not hashed: ``version`` identifies what they hold.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def breakdown(version: tuple, dataset: str, metric: str, condition: str, group: str, _prepared: Prepared) -> Board:
+    return tables.breakdown_board(results_for(_prepared, dataset), metric, condition, group)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def unscored_systems(version: tuple, dataset: str, _prepared: Prepared) -> list[dict[str, str]]:
+    return tables.unscored_systems(results_for(_prepared, dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: str) -> bytes:
+    return _source.read_audio(Path(_root), relative, token=_token())
+
+
+# -- presentation helpers ---------------------------------------------------------------------------------
+
+
+def show_board(board: Board, key: str, measured_on: str, *, file_name: str) -> None:
+    """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
+    value per column starred, and a visible CSV download with units and the data measured on."""
+    show_table(board.shown())
+    st.download_button(
+        "Download CSV",
+        board.csv(measured_on),
+        file_name=f"{file_name}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+        help="The numbers behind this table, units in the headers, with the data they were measured on.",
+    )
+    if board.notes:
+        st.caption("Why some cells are empty:")
+        show_untrusted([f"{column.strip()}: {why}" for column, why in board.notes.items()])
+
+
+def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
+    """Results measured under other settings: never ranked with the table above, each group with why."""
+    for number, (group, board) in enumerate(apart, start=1):
+        with st.expander(f"Not comparable with the table above: {len(board)} more results ({number} of {len(apart)})"):
+            st.caption("Measured under other settings, so ranked only among themselves. They differ in:")
+            show_untrusted(group.differences)
+            show_board(board, f"{key}_apart_{number}", measured_on, file_name=f"{name}-apart-{number}")
+
+
+def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
+    """Cells as plain text (never Markdown), rank and codec pinned; a ranking shows every row (no scroll box),
+    a long listing (provenance, failures) scrolls in its box."""
+    pinned = {key: st.column_config.TextColumn(key, pinned=True) for key in PINNED if key in frame.columns}
+    st.dataframe(frame, hide_index=True, height="content" if every_row else "auto", column_config=pinned)
+
+
+def show_untrusted(lines: list[str]) -> None:
+    """Text that came from a results file or a user: shown verbatim, never interpreted."""
+    st.code("\n".join(lines), language=None, wrap_lines=True)
+
+
+# -- data and filters -------------------------------------------------------------------------------------------
+
+
+def sidebar(page: Page) -> None:
+    """Where the results come from (the sidebar starts collapsed: on a narrow screen the tables get the width)."""
+    with st.sidebar:
+        st.header("Results source")
+        st.text(page.source.label)
+        if st.button("Reload results", help="Read the results again (the Hub copy is cached for 15 minutes)."):
+            st.session_state["nonce"] = st.session_state.get("nonce", 0) + 1
+            load_hub.clear()
+            load_local.clear()
+            st.rerun()
+
+
+def filters(page: Page) -> None:
+    """The data measured on and the filters every table and plot follows, above the tabs."""
+    prepared = page.prepared
+    if not prepared.datasets:
+        return
+    data, kinds, rates = st.columns([3, 4, 3])
+    dataset = data.selectbox(
+        "Measured on", prepared.datasets, help="Results on different data are never ranked together."
+    )
+    categories = set(prepared.reconstruction[dataset].rows["category"])
+    for (key, _llm), board in prepared.speechllm.items():
+        if key == dataset:
+            categories |= set(board.rows["category"])
+    if dataset in prepared.speech_lm:
+        categories |= set(prepared.speech_lm[dataset].rows["category"])
+    categories = sorted(categories)
+    chosen = kinds.multiselect("Category", categories, default=categories)
+    low, high = rates.select_slider(
+        "Bitrate (kbps)", options=BITRATE_LADDER_KBPS, value=(BITRATE_LADDER_KBPS[0], BITRATE_LADDER_KBPS[-1])
+    )
+    page.dataset, page.categories, page.bitrate = dataset, chosen, (float(low), float(high))
+
+
+# -- views ---------------------------------------------------------------------------------------------------
+
+
+def view_reconstruction(page: Page) -> None:
+    board = page.board
+    headlines = board.headlines
+    if not headlines:
+        st.info("No reconstruction results for this data yet.")
+        return
+    headline = st.selectbox("Rank by", headlines, index=0, key="headline")
+    st.caption(
+        "The study's table: one row per codec, ranked by the chosen metric (the reference, the original audio, is "
+        "an upper bound and is not ranked). GT / REC: the metric on the original audio / on its reconstruction. "
+        "★ the best value per column. An empty cell says why: not run, not applicable, model unavailable, or how "
+        "many utterances failed."
+    )
+    if len(board):
+        show_board(board.ranked_by(headline), "reconstruction", page.dataset, file_name="kodek-reconstruction")
+    else:
+        st.info("No reconstruction results match the filters.")
+    apart = [
+        (group, other.filtered(page.categories, page.bitrate).ranked_by(headline))
+        for group, other in page.prepared.reconstruction_apart.get(page.dataset, [])
+    ]
+    show_apart([a for a in apart if len(a[1])], "reconstruction", page.dataset, "kodek-reconstruction")
+    failures = [
+        {"codec": r["codec"]["id"], "reason": reason, "utterances": count}
+        for r in tables.for_task(page.results, "reconstruction")
+        for reason, count in sorted(r["failures"].get("by_reason", {}).items())
+    ]
+    if failures:
+        with st.expander(f"Failures by reason ({len(failures)})"):
+            show_table(pd.DataFrame(failures), every_row=False)
+    unscored = unscored_systems(page.version, page.dataset, page.prepared)
+    if unscored:
+        with st.expander(f"Registered systems without results ({len(unscored)})"):
+            st.caption("Every system kodek registers is listed: not scored yet, or unsupported with the reason.")
+            show_table(pd.DataFrame(unscored), every_row=False)
+    random = page.prepared.loaded.random_weight_runs
+    if random:
+        with st.expander(f"Random-weight runs: pipeline checks, not scores ({len(random)})"):
+            st.caption(
+                "Built from configs with random weights for tests; their numbers mean nothing and are not shown."
+            )
+            show_table(
+                pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
+            )
+
+
+def view_speechllm(page: Page) -> None:
+    llms = page.prepared.llms.get(page.dataset, [])
+    if not llms:
+        st.info(
+            "No SpeechLLM results yet: `kodek lm eval` writes `<codec>/speechllm-<config>.json` beside the "
+            "reconstruction results."
+        )
+    else:
+        llm = st.selectbox("LLM", llms) if len(llms) > 1 else llms[0]
+        st.caption(
+            "The study's second table: transcript perplexity (PPL) and bits per character (BPC) of the frozen LLM, "
+            "lower is better, as initial (random adapter) / fine-tuned (adapter trained on the codec's tokens); "
+            "ranked by fine-tuned PPL. The prior (no audio) is the same for every codec. ★ the best per column."
+        )
+        st.text(f"LLM: {llm}")
+        board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
+        if len(board):
+            show_board(board.ranked_by(tables.PPL_HEADLINE), "speechllm", page.dataset, file_name="kodek-speechllm")
+        else:
+            st.info("No SpeechLLM results match the filters.")
+        apart = [
+            (group, other.filtered(page.categories, page.bitrate).ranked_by(tables.PPL_HEADLINE))
+            for group, other in page.prepared.speechllm_apart.get((page.dataset, llm), [])
+        ]
+        show_apart([a for a in apart if len(a[1])], "speechllm", page.dataset, "kodek-speechllm")
+    speech_lm = page.prepared.speech_lm.get(page.dataset)
+    if speech_lm is not None and len(speech_lm):
+        st.subheader("Speech-only LM on the codes")
+        st.caption(
+            "Bits per second of test audio under a small causal LM trained on the codes (`kodek lm speech`), a "
+            "unigram model of the codes, and a uniform code (the codec's bitrate): comparable across codecs "
+            "where token perplexity is not."
+        )
+        filtered = speech_lm.filtered(page.categories, page.bitrate)
+        if len(filtered):
+            show_board(filtered.ranked_by("bits/s ↓ trained"), "speech_lm", page.dataset, file_name="kodek-speech-lm")
+        else:
+            st.info("No speech-only LM results match the filters.")
+
+
+def view_breakdown(page: Page) -> None:
+    results = page.results
+    catalogue = tables.metric_catalogue(tables.for_task(results, "reconstruction"))
+    if not catalogue:
+        st.info("No reconstruction results to break down.")
+        return
+    names = list(catalogue)
+    left, middle, right = st.columns(3)
+    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label)
+    conditions = sorted(catalogue[metric].conditions, reverse=True) or ["rec"]  # rec before gt
+    condition = middle.selectbox("Condition", conditions, format_func=str.upper)
+    groups = tables.breakdown_groups(results)
+    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g))
+    board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
+    board = board.filtered(page.categories, page.bitrate)
+    st.caption("Rows: codecs; columns: the groups. ★ the best value per column (the reference row is not ranked).")
+    if len(board):
+        show_board(board, "breakdown", page.dataset, file_name=f"kodek-{metric}-{condition}-by-{group}")
+    else:
+        st.info("No results match the filters.")
+
+
+def view_plots(page: Page) -> None:
+    board = page.board
+    ranked = [c for c in board.columns if c.kind == "metric" and c.ranked]
+    if not ranked or not len(board):
+        st.info("No reconstruction results to plot.")
+    else:
+        key = st.selectbox("Quality metric", [c.key for c in ranked])
+        column = board.column(key)
+        points = tables.plot_points(board, key)
+        title = key.replace(" GT / REC", " (REC)")
+        st.altair_chart(pareto_chart(points, column.higher_is_better, title), key="quality")
+    llms = page.prepared.llms.get(page.dataset, [])
+    if llms:
+        llm = st.selectbox("LLM", llms, key="plot_llm") if len(llms) > 1 else llms[0]
+        llm_board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
+        points = tables.plot_points(llm_board, tables.PPL_HEADLINE)
+        if len(points):
+            st.altair_chart(pareto_chart(points, False, "PPL fine-tuned ↓"), key="ppl")
+
+
+def pareto_chart(points: pd.DataFrame, higher_is_better: bool, title: str):
+    """Quality against bitrate: codecs coloured and shaped by category, each labelled; the Pareto front of the
+    codecs dashed; the reference (the original audio, an upper bound) drawn apart as a labelled line."""
+    import altair as alt
+
+    reference = points[points["kind"] == tables.REFERENCE_KIND]
+    codecs = points[points["kind"] != tables.REFERENCE_KIND].copy()
+    front = tables.pareto_front(codecs, higher_is_better)
+    label_all = len(codecs) <= LABEL_ALL_POINTS
+    codecs["label"] = [c if label_all or c in set(front["codec"]) else "" for c in codecs["codec"]]
+    x = alt.X("bitrate_kbps:Q", scale=alt.Scale(type="log"), title="bitrate (kbps, log scale)")
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False))
+    categories = sorted(set(codecs["category"]))
+    color = alt.Color(
+        "category:N", title="category", scale=alt.Scale(domain=categories, range=list(PALETTE[: len(categories)]))
+    )
+    tooltip = ["codec", "category", "bitrate_kbps", "text"]
+    dots = alt.Chart(codecs).mark_point(size=80, filled=True).encode(x=x, y=y, color=color, shape="category:N")
+    dots = dots.encode(tooltip=tooltip)
+    labels = alt.Chart(codecs).mark_text(align="left", dx=7, dy=-6, fontSize=11).encode(x=x, y=y, text="label:N")
+    line = alt.Chart(front).mark_line(strokeDash=[4, 3], color="gray").encode(x=x, y=y)
+    layers = [line, dots, labels]
+    if len(reference):
+        rule = alt.Chart(reference).mark_rule(color="black", strokeDash=[1, 2]).encode(y="value:Q")
+        note = reference.assign(label=[f"reference: {c} (not a codec)" for c in reference["codec"]])
+        text = alt.Chart(note).mark_text(align="left", dy=-7, x=5, fontSize=11).encode(y="value:Q", text="label:N")
+        layers += [rule, text]
+    shown = "every codec labelled" if label_all else "the front's codecs labelled; hover for the others"
+    return alt.layer(*layers).properties(
+        title=f"{title} vs bitrate (dashed: Pareto front of the codecs; {shown})", height=460
+    )
+
+
+def view_listen(page: Page) -> None:
+    board, listening = page.board, page.prepared.listening
+    have = [c for c in board.values.index if c in listening.reconstructions]
+    if not have or not listening.originals:
+        st.info(
+            "No listening examples in these results: `kodek score` keeps the first utterances' reconstructions "
+            "(--listen N)."
+        )
+        return
+    by_bitrate = sorted(have, key=lambda c: board.rows.loc[c, "bitrate_kbps"])
+    chosen = st.multiselect("Codecs", have, default=by_bitrate[:3], max_selections=6)
+    if not chosen:
+        return
+    utterances = listening.utterances(chosen)[:LISTEN_UTTERANCES]
+    if not utterances:
+        st.info("These codecs have no utterance in common to compare.")
+        return
+    for name in utterances:
+        st.text(f"utterance {name}")
+        cells = st.columns(len(chosen) + 1)
+        with cells[0]:
+            st.text("original")
+            play(page, listening.originals[name])
+        for cell, codec in zip(cells[1:], chosen, strict=True):
+            with cell:
+                st.text(codec)
+                play(page, listening.reconstructions[codec][name])
+
+
+def play(page: Page, relative: str) -> None:
+    """One listening example; one that cannot be read is a message (never a traceback or a server path)."""
+    try:
+        content = audio_bytes(page.version, relative, page.source, page.prepared.root)
+    except Exception:  # a refused path, a missing or unreadable file, a Hub error: the page stays up
+        st.warning("This example could not be read.")
+        return
+    st.audio(content, format="audio/flac")
+
+
+METHODOLOGY = """
+**Data.** BIGOS-v2 (`amu-cai/pl-asr-bigos-v2`), 12 public Polish speech corpora. Codecs encode and decode the
+test split; originals and reconstructions are compared at 16 kHz (resampled with soxr, trimmed or padded to the
+original's length). Results measured on different data (the bundled synthetic sample, one BIGOS subset, another
+split) are shown separately and never ranked together.
+
+**GT and REC.** Intrusive metrics (PESQ, STOI, speaker similarity, mel distance) compare the reconstruction with
+the original: REC only. ASR metrics transcribe with a pinned multilingual ASR: GT is the WER/CER of the original
+audio against the reference text, REC of the reconstruction; dWER compares the reconstruction's transcript with
+the original's (no reference needed). Polish text normalisation keeps diacritics.
+
+**Missing values.** A metric that cannot be computed for an utterance (silence, too short) is recorded as missing
+with its reason and counted, never replaced by a made-up number. A cell says why it is empty, in words: `not run`
+(the metric was not computed), `not applicable` (e.g. a tokenizer without a decoder), `model unavailable` (the
+metric's model could not be loaded; the reason is listed under the table), or `n of N failed`; a value computed on
+fewer utterances says how many were missing or failed beside it.
+
+**Comparable results.** Only results measured under the same settings (data revision, utterance set, limit,
+normalisation, models, scoring version: one comparability key) are ranked together; others are shown apart with the
+settings in which they differ.
+
+**Random weights.** Runs built from configs with random weights (tests, benchmarks) are never shown as scores.
+
+**SpeechLLM.** Codec tokens, per-codebook embeddings summed, frames stacked to an 80 ms window, an MLP projector
+into a frozen Bielik. Transcript perplexity and bits per character in three conditions: prior (no audio), init
+(random adapter), trained (adapter trained on BIGOS train, selected on validation); PPL = exp(summed NLL /
+transcript tokens) over the whole split, never a mean of batch means; bits per character compare across LLM
+tokenizers. A speech-only LM on the codes gives bits per second of audio (trained LM, unigram model, uniform code
+= the bitrate), comparable across codecs where token perplexity is not.
+
+**Submitted codecs.** The leaderboard never imports or runs submitted code: maintainers run a request with
+`kodek run-request` and publish the results it writes.
+"""
+
+
+def view_methodology(page: Page) -> None:
+    st.markdown(METHODOLOGY)
+    results = page.results
+    st.subheader("Metrics")
+    show_table(tables.metrics_table(results))
+    st.subheader("Models, revisions, data and software")
+    if results:
+        show_table(tables.provenance_table(results), every_row=False)
+        codecs = sorted({r["codec"]["id"] for r in tables.for_task(results, "reconstruction")})
+        if codecs:
+            st.subheader("Reproduce a row")
+            codec = st.selectbox("Codec", codecs, key="reproduce")
+            data = next(r for r in results if r["codec"]["id"] == codec and r["task"] == "reconstruction")
+            st.code(tables.reproduce_commands(data), language="bash")
+
+
+SUBMIT_HELP = """
+A codec joins the leaderboard as a Python package that registers it through the `kodek.codecs` entry-point group
+(see kodek's README). Check it locally and send the request in one step:
+"""
+
+
+def view_submit(requests_repo: str | None) -> None:
+    st.markdown(SUBMIT_HELP)
+    st.code(
+        "pip install kodek your-codec-package\n"
+        "kodek submit --codec YOUR-CODEC-ID --contact you@example.org --repo "
+        + (requests_repo or DEFAULT_REQUESTS_REPO),
+        language="bash",
+    )
+    st.markdown(
+        "Or fill in the same request here. Maintainers run it with `kodek run-request`; the results appear on the "
+        "leaderboard. Nothing you enter is run by this page."
+    )
+    with st.form("submit", clear_on_submit=False):
+        fields = {
+            "codec_id": st.text_input(
+                "Codec id", max_chars=80, help="lowercase letters, digits, '.', '_', '-'", key="submit_codec_id"
+            ),
+            "package": st.text_input("Python package (on PyPI)", max_chars=100, key="submit_package"),
+            "version": st.text_input("Package version", max_chars=64, key="submit_version"),
+            "checkpoint_repo": st.text_input(
+                "Checkpoint (Hub repo id, optional)", max_chars=193, key="submit_checkpoint_repo"
+            ),
+            "checkpoint_revision": st.text_input(
+                "Checkpoint revision (40-hex commit)", max_chars=40, key="submit_checkpoint_revision"
+            ),
+            "license": st.text_input("Licence (SPDX id)", max_chars=64, key="submit_license"),
+            "contact": st.text_input("Contact (e-mail, Hub user or https URL)", max_chars=200, key="submit_contact"),
+            "description": st.text_area("Description (optional)", max_chars=2000, key="submit_description"),
+        }
+        sent = st.form_submit_button("Check and submit")
+    if not sent:
+        return
+    from kodek import __version__
+    from kodek.provenance import now
+
+    request = request_from_form(fields, kodek_version=__version__, date=now())
+    errors = validate_request(request, taken=builtin_codec_ids())
+    if errors:
+        st.error("The request is not valid; nothing was sent:")
+        show_untrusted(errors)
+        return
+    content = request_bytes(request)
+    token = _token()
+    sent: list[float] = st.session_state.setdefault("requests_sent", [])
+    limited = rate_limited(sent, time.monotonic()) if requests_repo and token else None
+    if limited:
+        st.warning(f"Not sent: {limited}. The request below is valid; download it instead.")
+    elif requests_repo and token:
+        from kodek.hub import open_request
+
+        sent.append(time.monotonic())  # counted before the Hub answers: a failed attempt is a request too
+        try:
+            published = open_request(
+                content,
+                request_path(request["codec_id"]),
+                requests_repo,
+                message=f"Request: {request['codec_id']}",
+                token=token,
+            )
+        except Exception as error:  # whatever the Hub answered, the page reports it and stays up
+            st.error("The request could not be sent to the requests repo:")
+            show_untrusted([str(error)[:500]])
+        else:
+            st.success("Request sent as a pull request on the requests repo:")
+            show_untrusted([published.pr_url or published.repo])
+            return
+    st.info("The request is valid. Download it and open it as a pull request on the requests repo:")
+    show_untrusted([json.dumps(request, indent=2, ensure_ascii=False)])
+    st.download_button(
+        "Download request JSON",
+        content,
+        file_name=f"{request['codec_id']}.json",
+        mime="application/json",
+        on_click="ignore",
+    )
+
+
+# -- page ----------------------------------------------------------------------------------------------------
+
+
+def load(source: ResultsSource) -> Page:
+    if source.folder is not None:
+        from kodek.leaderboard.loading import fingerprint
+
+        stamp = fingerprint(Path(source.folder))  # changes when a results file does: no stale page
+        return Page(source, (source, stamp), load_local(source.folder, stamp))
+    nonce = st.session_state.get("nonce", 0)
+    return Page(source, (source, nonce), load_hub(source.repo, source.revision, nonce))
+
+
+def main() -> None:
+    st.set_page_config(
+        page_title="kodek: speech tokenizers on Polish speech",
+        page_icon="🎙️",
+        layout="wide",
+        initial_sidebar_state="collapsed",
+    )
+    st.title("kodek: speech tokenizers on Polish speech")
+    st.caption(
+        "How well neural codecs, SSL tokenizers and classic codecs represent Polish speech (BIGOS-v2), "
+        "and how well their tokens serve the Polish LLM Bielik."
+    )
+    source = ResultsSource.from_env(os.environ)
+    try:
+        page = load(source)
+    except Exception as error:  # the page says what went wrong instead of a traceback
+        st.error("The results could not be read:")
+        show_untrusted([source.label, f"{type(error).__name__}: {str(error)[:500]}"])
+        return
+    sidebar(page)
+    filters(page)
+    if page.dataset is None:
+        st.info("No results yet: run `make demo` (or `kodek score`), then `kodek leaderboard --results RESULTS`.")
+        show_untrusted([source.label])
+    elif any(r["dataset"].get("synthetic") for r in page.results):
+        st.warning(
+            "These results were measured on synthetic data (kodek's bundled sample or a test fixture), "
+            "not on BIGOS-v2: they exercise the pipeline and say nothing about real Polish speech."
+        )
+
+    # Only the open tab runs (its label is in the URL: ?view=Plots links to a view).
+    tabs = dict(zip(VIEWS, st.tabs(VIEWS, key="view", bind="query-params"), strict=True))
+    needs_data = {
+        "Reconstruction": view_reconstruction,
+        "SpeechLLM": view_speechllm,
+        "Per subset": view_breakdown,
+        "Plots": view_plots,
+        "Listen": view_listen,
+    }
+    for name, view in needs_data.items():
+        with tabs[name]:
+            if tabs[name].open and page.dataset is not None:
+                view(page)
+    with tabs["Methodology"]:
+        if tabs["Methodology"].open:
+            view_methodology(page)
+    with tabs["Submit"]:
+        if tabs["Submit"].open:
+            view_submit(os.environ.get("KODEK_REQUESTS_REPO") or DEFAULT_REQUESTS_REPO)
+
+    # Files that failed validation are listed with the reason, below every view, never as data.
+    rejected = page.prepared.loaded.rejected
+    if rejected:
+        with st.expander(f"{len(rejected)} results files rejected (not shown as data)"):
+            show_table(pd.DataFrame(rejected, columns=["file", "reason"]), every_row=False)
+
+
+# Streamlit runs this file as __main__; a multiprocessing child that re-imports it (as __mp_main__) must not.
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""``kodek bench leaderboard``: how fast the page is for a reader, against a hello-world Streamlit page.
+
+Both pages are served side by side on this machine and loaded in the same headless Chromium, alternating, so that
+machine load affects both alike: the figures that matter are the ratios. A page load is a fresh document (a new
+Streamlit session on a warm server) until the view shows what a reader came for (its table and download button,
+its chart, its form); a widget change is a tab switch on a loaded page until the new tab has rendered.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kodek.leaderboard.browser import (
+    BrowserError,
+    chromium,
+    find_browser,
+    idle,
+    rendered,
+    streamlit_server,
+    wait_for,
+)
+
+VIEWS = ("Reconstruction", "SpeechLLM", "Per subset", "Plots", "Listen", "Methodology", "Submit")
+HELLO = 'import streamlit as st\n\nst.title("Hello, world")\n'
+HELLO_TEXT = "Hello, world"
+# A tab switch, and the text that says the new tab has rendered.
+SWITCHES = (("SpeechLLM", "LLM:"), ("Reconstruction", "Rank by"))
+SCREEN_WIDTHS = (1400, 800)
+TABS_IN_VIEW = (
+    "Array.from(document.querySelectorAll('[role=\"tab\"]')).map(b => { const r = b.getBoundingClientRect();"
+    " return [b.innerText.trim(), r.left >= 0 && r.right <= window.innerWidth + 1]; })"
+)
+
+
+def _median_ms(values: list[float]) -> float:
+    return round(statistics.median(values) * 1000, 1)
+
+
+def bench_leaderboard(
+    results: Path | None = None,
+    *,
+    codecs: int = 50,
+    subsets: int = 12,
+    repeat: int = 5,
+    screenshots: Path | None = None,
+) -> dict[str, Any]:
+    """Median page-load time per view and for a hello-world page, their ratio, and the widget-change time."""
+    from kodek.leaderboard import app_path
+
+    executable = find_browser()
+    if executable is None:
+        raise BrowserError("no Chromium found: install it (apt-get install chromium) to run this benchmark")
+    with tempfile.TemporaryDirectory(prefix="kodek-bench-leaderboard-") as tmp:
+        folder = Path(tmp)
+        if results is None:
+            from kodek.leaderboard.synthetic import write_synthetic
+
+            results = folder / "results"
+            write_synthetic(results, codecs=codecs, subsets=subsets)
+        hello = folder / "hello.py"
+        hello.write_text(HELLO, encoding="utf-8")
+        env = {"KODEK_RESULTS": str(Path(results).resolve())}
+        with (
+            streamlit_server(app_path(), env) as board_url,
+            streamlit_server(hello) as hello_url,
+            chromium(executable) as page,
+        ):
+
+            def says_hello(p) -> bool:
+                return HELLO_TEXT in p.text()
+
+            for view in VIEWS:  # warm-up: the first session of a server reads and caches the results
+                page.open(f"{board_url}/?view={view}", rendered(view), timeout=180)
+            page.open(hello_url, says_hello)
+            loads: dict[str, list[float]] = {view: [] for view in VIEWS}
+            hello_loads: list[float] = []
+            for _ in range(repeat):
+                for view in VIEWS:  # alternating: both pages see the same machine load
+                    hello_loads.append(page.open(hello_url, says_hello))
+                    loads[view].append(page.open(f"{board_url}/?view={view}", rendered(view)))
+            switches = []
+            page.open(f"{board_url}/?view=Reconstruction", rendered("Reconstruction"))
+            for _ in range(repeat):
+                for label, marker in SWITCHES:
+                    switches.append(_switch(page, label, marker))
+            shots = _screenshots(page, board_url, screenshots) if screenshots else {}
+    hello_ms = _median_ms(hello_loads)
+    per_view = {
+        view: {"load_ms": _median_ms(times), "vs_hello_world": round(statistics.median(times) / (hello_ms / 1000), 2)}
+        for view, times in loads.items()
+    }
+    return {
+        "results": str(results) if results else f"synthetic {codecs} codecs x {subsets} subsets",
+        "codecs": codecs,
+        "subsets": subsets,
+        "repeat": repeat,
+        "hello_world_load_ms": hello_ms,
+        "views": per_view,
+        "worst_load_vs_hello_world": max(v["vs_hello_world"] for v in per_view.values()),
+        "widget_change_ms": _median_ms(switches),
+        "widget_change_max_ms": round(max(switches) * 1000, 1),
+        **({"screenshots": shots} if shots else {}),
+    }
+
+
+def _switch(page, label: str, marker: str) -> float:
+    """Seconds from a click on tab ``label`` until it has rendered (a click lost while the page re-renders is
+    repeated; the time still counts from the first click)."""
+    import time
+
+    started = time.perf_counter()
+    for _ in range(3):
+        page.click_tab(label)
+        try:
+            wait_for(lambda: marker in page.text() and idle(page), 30, f"the {label} tab never rendered")
+        except BrowserError:
+            continue
+        return time.perf_counter() - started
+    raise BrowserError(f"the {label} tab never rendered")
+
+
+def _screenshots(page, url: str, out: Path) -> dict[str, Any]:
+    """Every view at each width (tall enough to hold the tables), and which tabs are in view at each width."""
+    out = Path(out)
+    taken: dict[str, Any] = {}
+    for width in SCREEN_WIDTHS:
+        page.resize(width, 2400)
+        for view in VIEWS:
+            page.open(f"{url}/?view={view}", rendered(view), timeout=120)
+            taken[f"{view}@{width}"] = str(page.screenshot(out / f"{view.lower().replace(' ', '-')}-{width}.png"))
+        taken[f"tabs in view @{width}"] = [name for name, seen in page.evaluate(TABS_IN_VIEW) if seen]
+    page.resize(1400, 1000)
+    return taken

@@ -1,0 +1,218 @@
+"""The leaderboard in a real browser: a Streamlit server on 127.0.0.1 and headless Chromium driven through the
+DevTools protocol (``websockets``, which Streamlit already depends on).
+
+Used by ``kodek bench leaderboard`` (page-load and widget-change times) and by the browser test. A host-resolver
+rule keeps Chromium from contacting anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kodek.errors import KodekError
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+STREAMLIT_FLAGS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1")
+BODY_TEXT = "document.body ? document.body.innerText : ''"
+# The data grid draws on a canvas; its accessible cells carry the text.
+CELLS = "Array.from(document.querySelectorAll('[data-testid^=\"glide-cell\"]')).map(e => e.textContent)"
+
+
+class BrowserError(KodekError):
+    """The browser or the server did not do what was asked in time."""
+
+
+def find_browser() -> str | None:
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise BrowserError(what)
+
+
+@contextlib.contextmanager
+def streamlit_server(app: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app`` on a free local port; yields its URL once it answers its health check."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *STREAMLIT_FLAGS]
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise BrowserError(f"the Streamlit server for {app.name} exited with code {process.returncode}")
+        try:
+            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, 90, "the Streamlit server did not start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class Page:
+    """The one page of a headless Chromium, through the DevTools protocol."""
+
+    def __init__(self, socket) -> None:
+        self.socket = socket
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=60))
+            if "method" in message:
+                self.events.append(message)
+            elif message.get("id") == self.next_id:
+                if "error" in message:
+                    raise BrowserError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def text(self) -> str:
+        return self.evaluate(BODY_TEXT) or ""
+
+    def resize(self, width: int, height: int) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def open(self, url: str, ready: Callable[[Page], Any], timeout: float = 60) -> float:
+        """Load ``url`` in a fresh document and wait until ``ready(page)``; returns the seconds it took."""
+        self.call("Page.navigate", url="about:blank")
+        started = time.perf_counter()
+        self.call("Page.navigate", url=url)
+        wait_for(lambda: ready(self), timeout, f"{url} never became ready")
+        return time.perf_counter() - started
+
+    def screenshot(self, path: Path) -> Path:
+        shot = self.call("Page.captureScreenshot", format="png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def click_tab(self, label: str) -> None:
+        """Click a tab as a reader would (a real mouse event: the tabs ignore a script's ``click()``)."""
+        box = self.evaluate(
+            "(() => { const t = Array.from(document.querySelectorAll('[role=\"tab\"]'))"
+            f".find(b => b.innerText.trim() === {json.dumps(label)}); if (!t) return null;"
+            " t.scrollIntoView({block: 'nearest', inline: 'nearest'}); const r = t.getBoundingClientRect();"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        if not box:
+            raise BrowserError(f"no tab labelled {label!r}")
+        x, y = box
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+@contextlib.contextmanager
+def chromium(executable: str, width: int = 1400, height: int = 1000) -> Iterator[Page]:
+    """A headless Chromium that may reach 127.0.0.1 only; yields its page."""
+    from websockets.sync.client import connect
+
+    with tempfile.TemporaryDirectory(prefix="kodek-chromium-", ignore_cleanup_errors=True) as profile:
+        command = [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            active = Path(profile) / "DevToolsActivePort"
+            port = wait_for(
+                lambda: active.is_file() and active.read_text().split("\n")[0], 30, "Chromium did not start"
+            )
+            targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5).read())
+            target = next(t for t in targets if t["type"] == "page")
+            with connect(target["webSocketDebuggerUrl"], max_size=None) as sock:
+                page = Page(sock)
+                page.call("Page.enable")
+                page.resize(width, height)
+                yield page
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# -- what "the view has rendered" means, per view ---------------------------------------------------------------
+
+
+IDLE = (
+    '!document.querySelector(\'[data-testid="stStatusWidget"], [data-testid="stSkeleton"],'
+    ' [data-testid="stSkeletonElement"]\')'
+)
+
+
+def idle(page: Page) -> bool:
+    """No script run in progress (Streamlit shows a status widget while one is) and no widget still a placeholder
+    (widgets load their code lazily and show a skeleton until then)."""
+    return bool(page.evaluate(IDLE))
+
+
+def rendered(view: str) -> Callable[[Page], bool]:
+    """A test of the page that holds once ``view`` shows what a reader came for."""
+    if view in ("Reconstruction", "SpeechLLM", "Per subset", "Methodology"):
+        marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
+        return lambda page: marker in page.text() and bool(page.evaluate(CELLS)) and idle(page)
+    if view == "Plots":
+        return lambda page: (
+            bool(page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"))
+            and idle(page)
+        )
+    if view == "Listen":
+        return lambda page: ("original" in page.text() or "No listening examples" in page.text()) and idle(page)
+    if view == "Submit":
+        return lambda page: "Check and submit" in page.text() and idle(page)
+    raise ValueError(f"unknown view {view!r}")
