@@ -39,6 +39,7 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.speechtokenizer",
     "kodek.codecs.snac",
     "kodek.codecs.soundstream",
+    "kodek.codecs.lyra",
     "kodek.codecs.ssl",
     "kodek.codecs.unsupported",
 )
@@ -190,6 +191,10 @@ def availability(entry: CodecEntry) -> Availability:
     if spec.kind == "ssl-kmeans" and not kmeans_available(spec.id):
         return Availability("needs-kmeans", "no fitted k-means quantiser (kodek kmeans fit, then --kmeans DIR)")
     ckpt = spec.checkpoint
+    if ckpt and ckpt.loader == "github":  # model files at a GitHub commit (Lyra v2), kept in kodek's cache
+        from kodek.codecs.lyra import weights_availability
+
+        return weights_availability()
     if ckpt and not weights_cached(ckpt.repo, ckpt.revision):
         return Availability(
             "needs-weights",
