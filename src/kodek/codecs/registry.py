@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from kodek.codecs.base import (
 from kodek.codecs.spec import CodecSpec
 
 ENTRY_POINT_GROUP = "kodek.codecs"
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.reference",
@@ -163,6 +165,16 @@ def weights_cached(repo: str, revision: str) -> bool:
         return True
     ref = folder / "refs" / revision
     return ref.is_file() and (folder / "snapshots" / ref.read_text().strip()).is_dir()
+
+
+def resolved_revision(repo: str, revision: str) -> str:
+    """The commit that ``revision`` of ``repo`` names: itself when it is a commit, else the commit the local Hub
+    cache resolved the branch or tag to when the weights were downloaded (``refs/<revision>``), else ``revision``
+    unchanged (the weights did not come through the Hub cache)."""
+    if COMMIT.match(revision):
+        return revision
+    ref = hf_cache_dir() / f"models--{repo.replace('/', '--')}" / "refs" / revision
+    return ref.read_text().strip() if ref.is_file() else revision
 
 
 def kmeans_available(codec_id: str) -> bool:
