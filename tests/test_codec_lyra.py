@@ -23,6 +23,14 @@ needs_weights = pytest.mark.skipif(not LOCAL.is_dir(), reason=f"Lyra v2 model fi
 pytest.importorskip("ai_edge_litert", reason="the `lyra` extra (ai-edge-litert) is not installed")
 
 
+def copy_weights(folder: Path) -> Path:
+    """A writable copy of the model files (the local copy itself may be read-only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("soundstream_encoder.tflite", "quantizer.tflite", "lyragan.tflite"):
+        shutil.copyfile(LOCAL / name, folder / name)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def lyra():
     from kodek.codecs import lyra
@@ -133,8 +141,7 @@ def test_batched_equals_one_by_one(codecs, encoded, sample_waves):
 def test_a_corrupted_file_is_refused_in_one_line(lyra, tmp_path):
     if not LOCAL.is_dir():
         pytest.skip(f"Lyra v2 model files not found at {LOCAL}")
-    for name in lyra.SHA256:
-        shutil.copy(LOCAL / name, tmp_path / name)
+    copy_weights(tmp_path)
     data = bytearray((tmp_path / "lyragan.tflite").read_bytes())
     data[1000] ^= 0xFF
     (tmp_path / "lyragan.tflite").write_bytes(bytes(data))
@@ -149,10 +156,7 @@ def test_a_corrupted_file_is_refused_in_one_line(lyra, tmp_path):
 @needs_weights
 def test_first_use_downloads_into_the_cache_and_verifies(lyra, tmp_path, monkeypatch):
     """The download path, with the pinned commit's URLs pointed at a local copy (file://)."""
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    for name in lyra.SHA256:
-        shutil.copy(LOCAL / name, mirror / name)
+    mirror = copy_weights(tmp_path / "mirror")
     monkeypatch.setenv("KODEK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(lyra, "URL", mirror.as_uri() + "/{name}")
     entry = registry().get(IDS[6.0])
@@ -202,3 +206,18 @@ def test_token_dataset_records_the_pinned_commit(codecs, sample_test, tmp_path):
     meta = layout.read_json(tmp_path / "data" / codec.spec.id / "codec.json")
     assert meta["checkpoint_revision"] == "47698dadf0010abff6a848e02642f55f806d4842"
     assert meta["random_weights"] is False
+
+
+@needs_weights
+def test_a_local_copy_is_checked_and_put_into_the_cache(lyra, tmp_path, monkeypatch):
+    """What `make demo` does with the local copy: decoding (which builds the codec by id) then finds the files."""
+    monkeypatch.setenv("KODEK_CACHE", str(tmp_path / "cache"))
+    cache = lyra.install_weights(LOCAL)
+    assert cache == lyra.cache_dir() and sorted(p.name for p in cache.iterdir()) == sorted(lyra.SHA256)
+    assert availability(registry().get(IDS[3.2])).status == "available"
+    corrupted = copy_weights(tmp_path / "corrupted")
+    (corrupted / "soundstream_encoder.tflite").write_bytes(b"\0" * 1000)
+    (cache / "soundstream_encoder.tflite").unlink()
+    with pytest.raises(CodecError, match="sha256"):
+        lyra.install_weights(corrupted)
+    assert not (cache / "soundstream_encoder.tflite").exists()
