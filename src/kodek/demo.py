@@ -15,6 +15,9 @@ from pathlib import Path
 from kodek.codecs.base import CodecError, WeightsUnavailableError
 from kodek.codecs.registry import availability, build_codec, registry
 
+# A local copy of Lyra v2's model files beside the project (relative to where `make demo` runs).
+LYRA_WEIGHTS = Path("../shared/weights/lyra-v2")
+
 
 @dataclass
 class Skipped:
@@ -83,7 +86,24 @@ def demo_speaker_model() -> tuple[str | None, str | None]:
     )
 
 
-def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None, workers: int | None = None) -> int:
+def _install_lyra_weights(folder: Path | None, codecs: list[str] | None) -> None:
+    """Put a local copy of Lyra v2's model files into kodek's cache (sha256-checked), where decoding finds them."""
+    if folder is None or not folder.is_dir() or (codecs and not any(c.startswith("lyra-v2-") for c in codecs)):
+        return
+    from kodek.codecs.lyra import install_weights
+
+    cache = install_weights(folder)
+    print(f"Lyra v2 (SoundStream) weights: {folder}, sha256 checked, in {cache}")
+
+
+def run_demo(
+    out: Path,
+    *,
+    split: str = "test",
+    codecs: list[str] | None = None,
+    workers: int | None = None,
+    lyra_weights: Path | None = LYRA_WEIGHTS,
+) -> int:
     from kodek.data.source import load_source
     from kodek.hub import hub_reachable
     from kodek.leaderboard.tables import load_results, reconstruction_table
@@ -95,6 +115,7 @@ def run_demo(out: Path, *, split: str = "test", codecs: list[str] | None = None,
         # Fail at once instead of retrying every download for ~25 s.
         os.environ["HF_HUB_OFFLINE"] = "1"
         print("The Hugging Face Hub is not reachable: codecs whose weights are not cached are skipped.")
+    _install_lyra_weights(lyra_weights, codecs)
     tokens_dir, results_dir = out / "tokens", out / "results"
     source = load_source("sample", split)
     speaker_model, speaker_note = demo_speaker_model()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from kodek.codecs.base import CodecError
+from kodek.codecs.registry import resolved_revision
 
 ENV = "KODEK_KMEANS"
 ARTEFACT_DIR = "kmeans"
@@ -167,7 +168,9 @@ def fit(
     meta = {
         "codec_id": codec_id,
         "model": model.checkpoint.repo,
-        "model_revision": None if random_weights else model.checkpoint.revision,
+        "model_revision": None
+        if random_weights
+        else resolved_revision(model.checkpoint.repo, model.checkpoint.revision),
         "random_weights": random_weights,
         "seed": seed,
         "layer": int(spec.options["layer"]),

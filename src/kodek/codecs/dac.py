@@ -23,9 +23,13 @@ from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 # Architecture of each checkpoint (its config.json, with the true sampling rate and hop).
+# Commits confirmed by github.com/kadirnar/voicehub, which loads these repos' transformers-format
+# model.safetensors at them: voicehub/components/audio/codecs/dac/utils/__init__.py (16 and 24 kHz) and
+# voicehub/models/dac/native/metadata.py (44.1 kHz). The commits pinned here before (16 and 44.1 kHz) were
+# found in no public source.
 MODELS = {
     "16khz": {
-        "checkpoint": Checkpoint("descript/dac_16khz", "acb84794f91a14b051b9f535461c104892749e1d"),
+        "checkpoint": Checkpoint("descript/dac_16khz", "7c2fc5e759f1f501aefc6e7a0265cc57f5d17ba7"),
         "sampling_rate": 16_000,
         "downsampling_ratios": [2, 4, 5, 8],
         "upsampling_ratios": [8, 5, 4, 2],
@@ -41,7 +45,7 @@ MODELS = {
         "variants": (32, 16, 8),
     },
     "44khz": {
-        "checkpoint": Checkpoint("descript/dac_44khz", "90ce0f96f02d66cbc1c3d401a98c1da08c74b214"),
+        "checkpoint": Checkpoint("descript/dac_44khz", "c1bc521685adf9cfe247bc39a5ca58917eda1ac4"),
         "sampling_rate": 44_100,
         "downsampling_ratios": [2, 4, 8, 8],
         "upsampling_ratios": [8, 8, 4, 2],

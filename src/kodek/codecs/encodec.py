@@ -16,6 +16,7 @@ from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
+# Commit confirmed by github.com/embeddings-benchmark/mteb, mteb/models/model_implementations/encodec_model.py.
 CHECKPOINT = Checkpoint("facebook/encodec_24khz", "c1dbe2ae3f1de713481a3b3e7c47f357092ee040")
 BANDWIDTHS = {1.5: 2, 3.0: 4, 6.0: 8, 12.0: 16, 24.0: 32}
 

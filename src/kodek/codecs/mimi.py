@@ -20,6 +20,9 @@ from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
+# Commit pinned by several public projects' code and docs (an exact-string search of public GitHub code finds it
+# in parity tests, `hf download kyutai/mimi --revision ...` instructions and Hub cache paths); the network test
+# tests/test_revisions.py checks it resolves on the Hub.
 CHECKPOINT = Checkpoint("kyutai/mimi", "89091b3e466eb6a9d11e537bf26b144f194978f7")
 HOP = 1920  # 24 kHz / 12.5 Hz
 

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from kodek.codecs.base import (
 from kodek.codecs.spec import CodecSpec
 
 ENTRY_POINT_GROUP = "kodek.codecs"
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.reference",
@@ -39,6 +41,7 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.speechtokenizer",
     "kodek.codecs.snac",
     "kodek.codecs.soundstream",
+    "kodek.codecs.lyra",
     "kodek.codecs.ssl",
     "kodek.codecs.unsupported",
 )
@@ -164,6 +167,16 @@ def weights_cached(repo: str, revision: str) -> bool:
     return ref.is_file() and (folder / "snapshots" / ref.read_text().strip()).is_dir()
 
 
+def resolved_revision(repo: str, revision: str) -> str:
+    """The commit that ``revision`` of ``repo`` names: itself when it is a commit, else the commit the local Hub
+    cache resolved the branch or tag to when the weights were downloaded (``refs/<revision>``), else ``revision``
+    unchanged (the weights did not come through the Hub cache)."""
+    if COMMIT.match(revision):
+        return revision
+    ref = hf_cache_dir() / f"models--{repo.replace('/', '--')}" / "refs" / revision
+    return ref.read_text().strip() if ref.is_file() else revision
+
+
 def kmeans_available(codec_id: str) -> bool:
     """Whether KODEK_KMEANS names a place for this SSL codec's centroids (a Hub repo id is taken on trust)."""
     location = os.environ.get("KODEK_KMEANS")
@@ -190,6 +203,10 @@ def availability(entry: CodecEntry) -> Availability:
     if spec.kind == "ssl-kmeans" and not kmeans_available(spec.id):
         return Availability("needs-kmeans", "no fitted k-means quantiser (kodek kmeans fit, then --kmeans DIR)")
     ckpt = spec.checkpoint
+    if ckpt and ckpt.loader == "github":  # model files at a GitHub commit (Lyra v2), kept in kodek's cache
+        from kodek.codecs.lyra import weights_availability
+
+        return weights_availability()
     if ckpt and not weights_cached(ckpt.repo, ckpt.revision):
         return Availability(
             "needs-weights",

@@ -26,7 +26,9 @@ from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
-CHECKPOINT = Checkpoint("fnlp/SpeechTokenizer", "main", loader="speechtokenizer")
+# Commit pinned by several public projects (exact-string search of public GitHub code: a checkpoint prefetch script
+# pinning fnlp/SpeechTokenizer, and parity tools pinning it with speechtokenizer_hubert_avg/SpeechTokenizer.pt).
+CHECKPOINT = Checkpoint("fnlp/SpeechTokenizer", "4d54939beef00572fa7bfe41ee35a335c3732f51", loader="speechtokenizer")
 CONFIG_FILE = "speechtokenizer_hubert_avg/config.json"
 WEIGHTS_FILE = "speechtokenizer_hubert_avg/SpeechTokenizer.pt"
 # speechtokenizer_hubert_avg/config.json (the model's part)

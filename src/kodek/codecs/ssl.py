@@ -57,13 +57,17 @@ LARGE_W2V2 = {
     "do_stable_layer_norm": True,
     "conv_bias": True,
 }
+# Revisions: the commits of github.com/embeddings-benchmark/mteb, mteb/models/model_implementations/<file> named
+# beside each; for the others no public pin was found, so "main" is resolved when the weights are downloaded and
+# that commit is what codec.json and kmeans.json record.
 MODELS = {
     m.name: m
     for m in (
         SslModel(
             "wav2vec2-base",
             "wav2vec2",
-            Checkpoint("facebook/wav2vec2-base", "main"),
+            # mteb: wav2vec2_models.py
+            Checkpoint("facebook/wav2vec2-base", "0b5b8e868dd84f03fd87d01f9c4ff0f080fecfe8"),
             "Wav2Vec2Model",
             layer=6,
             normalize=True,
@@ -72,7 +76,8 @@ MODELS = {
         SslModel(
             "xlsr-300m",
             "wav2vec2",
-            Checkpoint("facebook/wav2vec2-xls-r-300m", "main"),
+            # mteb: wav2vec2_models.py
+            Checkpoint("facebook/wav2vec2-xls-r-300m", "1a640f32ac3e39899438a2931f9924c02f080a54"),
             "Wav2Vec2Model",
             LARGE_W2V2,
             layer=12,
@@ -83,7 +88,8 @@ MODELS = {
         SslModel(
             "hubert-base",
             "hubert",
-            Checkpoint("facebook/hubert-base-ls960", "main"),
+            # mteb: hubert_models.py
+            Checkpoint("facebook/hubert-base-ls960", "dba3bb02fda4248b6e082697eee756de8fe8aa8a"),
             "HubertModel",
             layer=9,
             note="English (LibriSpeech 960 h)",
@@ -101,7 +107,8 @@ MODELS = {
         SslModel(
             "wavlm-base-plus",
             "wavlm",
-            Checkpoint("microsoft/wavlm-base-plus", "main"),
+            # mteb: wavlm_models.py
+            Checkpoint("microsoft/wavlm-base-plus", "4c66d4806a428f2e922ccfa1a962776e232d487b"),
             "WavLMModel",
             layer=6,
             license="mit",

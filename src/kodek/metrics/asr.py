@@ -31,6 +31,8 @@ from kodek.metrics.models import (
 )
 
 DEFAULT_ASR_MODEL = "openai/whisper-large-v3"
+# Commit pinned by several public projects (exact-string search of public GitHub code: Whisper benchmark configs,
+# model catalogues, conversion receipts); the commit actually loaded is recorded with the results.
 DEFAULT_ASR_REVISION = "06f233fe06e710322aca913c1bc4249a0d71fce1"
 LANGUAGE = "pl"
 WHISPER_WINDOW_S = 30.0

@@ -33,6 +33,8 @@ from kodek.metrics.models import (
 )
 
 DEFAULT_SPEAKER_MODEL = "microsoft/wavlm-base-plus-sv"
+# Commit pinned by several public projects (exact-string search of public GitHub code: speaker-similarity
+# implementations that pin it with the sha256 of its model.safetensors); the commit loaded is recorded with results.
 DEFAULT_SPEAKER_REVISION = "1bfd64eca136543feb28c5ffaf05381c6af33121"
 RESEMBLYZER = "resemblyzer"
 MIN_SECONDS = 0.1  # below this the x-vector TDNN has no frames

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from kodek import audio
 from kodek.codecs.base import Codec, check_codes
+from kodek.codecs.registry import resolved_revision
 from kodek.data.audiofile import wav_truncation
 from kodek.data.source import Source
 from kodek.errors import KodekError
@@ -283,7 +284,10 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: 
     meta = {
         "codec": spec,
         **codec.describe(),
-        "checkpoint_revision": None if ckpt is None or codec.random_weights else ckpt.revision,
+        # The commit the weights came from (a branch such as "main" resolved through the Hub cache).
+        "checkpoint_revision": None
+        if ckpt is None or codec.random_weights
+        else resolved_revision(ckpt.repo, ckpt.revision),
         "batch_invariant": codec.batch_invariant,
         "source": origin,
         "software": versions(),
