@@ -42,6 +42,7 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.ssl",
     "kodek.codecs.xcodec2",
     "kodek.codecs.bigcodec",
+    "kodek.codecs.semanticodec",
     "kodek.codecs.unsupported",
 )
 

@@ -16,10 +16,6 @@ TORCHAUDIO = (
     "every transformers import on CPU-only machines, so kodek's environment excludes it"
 )
 
-SEMANTICODEC_REASON = (
-    "its inference package is not published on the Python package index (it installs from GitHub only: "
-    "haoheliu/SemantiCodec-inference), which kodek's environment cannot reach"
-)
 FUNCODEC_REASON = (
     "funcodec 0.2.0 imports torchaudio at module level (funcodec/models/codec_basic.py) and pins "
     f"typeguard==2.13.3; {TORCHAUDIO}"
@@ -28,25 +24,6 @@ STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
     f"with kodek's torch; {TORCHAUDIO}"
 )
-
-
-def _semanticodec(tokens_per_second: int) -> CodecSpec:
-    # Two codebooks per frame: semantic (16384) + acoustic (8192); token rate counts both.
-    frame_rate = tokens_per_second / 2
-    return CodecSpec(
-        id=f"semanticodec-{tokens_per_second}tps",
-        family="semanticodec",
-        kind="semantic",
-        sample_rate=16_000,
-        frame_rate=frame_rate,
-        num_codebooks=2,
-        codebook_size=(16_384, 8_192),
-        checkpoint=Checkpoint("haoheliu/SemantiCodec", "main", loader="semanticodec"),
-        license="see haoheliu/SemantiCodec-inference",
-        description=f"SemantiCodec at {tokens_per_second} tokens/s (semantic vocabulary 16384).",
-        unsupported=SEMANTICODEC_REASON,
-        options={"token_rate": tokens_per_second, "semantic_vocab_size": 16_384},
-    )
 
 
 def _funcodec(codebooks: int) -> CodecSpec:
@@ -69,7 +46,6 @@ def _funcodec(codebooks: int) -> CodecSpec:
 
 
 ENTRIES = [
-    *(CodecEntry(_semanticodec(rate), "kodek.codecs.unsupported:refuse") for rate in (100, 50, 25)),
     *(CodecEntry(_funcodec(k), "kodek.codecs.unsupported:refuse") for k in (16, 32)),
     *(
         CodecEntry(

@@ -3,9 +3,11 @@
 Both feed a w2v-BERT 2.0 semantic branch with Kaldi filter banks that their transformers feature
 extractors compute with ``torchaudio.compliance.kaldi.fbank``, so they run where torchaudio works
 (:data:`kodek.envs.TORCH_AUDIO`), in a worker process. One FSQ codebook of 65536 entries at 50 Hz.
-The feature extractor pads ``n`` samples (+1) to a whole hop of 320, so an utterance of ``n``
-samples gives ``n // 320 + 1`` frames. NeuCodec encodes 16 kHz and decodes at 24 kHz; kodek resamples
-its output to 16 kHz (soxr) so that reconstructions come at the spec's rate, as for every codec.
+X-Codec2's feature extractor pads ``n`` samples (+1) to a whole hop of 320 and gives ``n // 320 + 1``
+frames. NeuCodec's semantic branch sees no extra padding, so the model keeps ``n // 320`` frames and drops
+a last partial hop: kodek zero-pads each utterance to a whole hop first (as for every codec), which gives
+``ceil(n / 320)`` frames. NeuCodec encodes 16 kHz and decodes at 24 kHz; kodek resamples its output to
+16 kHz (soxr) so that reconstructions come at the spec's rate, as for every codec.
 
 The Hub checkpoints (``HKUSTAudio/xcodec2-hf``, ``neuphonic/neucodec``, the ids transformers' own
 docs use) are read at ``main``: no public source confirms a commit, so the commit it resolves to
@@ -62,9 +64,13 @@ class FsqCodec(WorkerCodec):
         self.output_rate = output_rate
 
     def num_frames(self, num_samples: int) -> int:
+        if self.spec.family == "neucodec":
+            return -(-num_samples // self.hop_length)
         return num_samples // self.hop_length + 1
 
     def encode_one(self, wave: np.ndarray) -> np.ndarray:
+        if self.spec.family == "neucodec":  # a whole hop, so that the last partial hop is kept
+            wave = np.pad(wave, (0, -len(wave) % self.hop_length))
         inputs = self.extractor(audio=wave, sampling_rate=self.spec.sample_rate, return_tensors="pt")
         codes = self.model.encode(
             self.tensor(inputs["input_values"].numpy()), self.tensor(inputs["input_features"].numpy())

@@ -110,7 +110,27 @@ TORCH_AUDIO = EnvSpec(
     description="torch 2.11 + torchaudio 2.11, transformers 5.24, bigcodec, funcodec",
 )
 
-ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO,)}
+# SemantiCodec's inference package is published only on GitHub. The commit is the head of
+# haoheliu/SemantiCodec-inference as mirrored publicly (2025-03-07, "Update README.md"); the other pins
+# are the packages its setup.py names (unpinned there), at the versions on the registry when this was written.
+SEMANTICODEC_COMMIT = "7c05d426d2971505014b96fc151522f78ff2a265"
+SEMANTICODEC = EnvSpec(
+    name="semanticodec",
+    requirements=(
+        *TORCH_211,
+        "numpy>=1.24,<3",
+        "soundfile>=0.12",
+        "vector-quantize-pytorch==1.32.0",
+        "huggingface_hub>=1.0",
+        "timm==1.0.31",
+        "scipy>=1.10",
+        f"semanticodec @ git+https://github.com/haoheliu/SemantiCodec-inference@{SEMANTICODEC_COMMIT}",
+    ),
+    description=f"torch 2.11 + torchaudio 2.11, semanticodec from GitHub at {SEMANTICODEC_COMMIT[:12]}",
+    needs="installs semanticodec from github.com (haoheliu/SemantiCodec-inference): needs access to GitHub",
+)
+
+ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC)}
 
 
 def get_env(name: str) -> EnvSpec:
