@@ -290,3 +290,23 @@ def test_an_unbuilt_environment_shows_in_the_codec_list(tmp_path, monkeypatch):
     assert "kodek env build torch-audio" in state.reason
     with pytest.raises(EnvError, match="kodek env build torch-audio"):
         build_codec("xcodec2", random_weights=True)
+
+
+def test_semanticodec_installs_from_a_pinned_github_commit_or_says_why(tmp_path, monkeypatch):
+    from kodek.envs import SEMANTICODEC, SEMANTICODEC_COMMIT
+
+    git_requirement = next(r for r in SEMANTICODEC.requirements if "git+" in r)
+    assert git_requirement.endswith(f"@{SEMANTICODEC_COMMIT}") and len(SEMANTICODEC_COMMIT) == 40
+    # GitHub made unreachable for git (as on a machine that only reaches the package registry)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "url.https://github.invalid/.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "https://github.com/")
+    only_git = EnvSpec("semanticodec", (git_requirement,), needs=SEMANTICODEC.needs)
+    with pytest.raises(EnvError) as caught:
+        build(only_git, EnvSettings(cache=tmp_path), quiet=True)
+    message = str(caught.value)
+    assert message.startswith("building environment semanticodec failed at `")
+    assert "needs access to GitHub" in message and "\n" not in message
+    assert "`uv pip install`" in message
+    assert not is_built(only_git, EnvSettings(cache=tmp_path))
+    assert not [path for path in tmp_path.glob("semanticodec-*") if path.is_dir()]  # no half-built folder

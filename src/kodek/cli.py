@@ -456,11 +456,11 @@ def cmd_env_build(args: argparse.Namespace) -> int:
     for name in args.name:
         env = _env_for(name)
         print(f"building environment {env.name} ({env.description}) in {env_path(env, settings)}", file=sys.stderr)
-        build(env, settings, force=args.force, quiet=args.quiet)
+        folder = build(env, settings, force=args.force, quiet=args.quiet)
         facts = record(env, settings) or {}
         print(
-            f"{env.name}: built in {facts.get('install_seconds', 0):.0f} s, "
-            f"{facts.get('size_bytes', 0) / 1e9:.1f} GB, {len(facts.get('packages', []))} packages"
+            f"{env.name}: ready in {folder} (installed in {facts.get('install_seconds', 0):.0f} s, "
+            f"{facts.get('size_bytes', 0) / 1e9:.1f} GB, {len(facts.get('packages', []))} packages)"
         )
     return 0
 

@@ -267,7 +267,7 @@ class IsolatedCodec:
 
 def _is_key_package(requirement: str) -> bool:
     name = requirement.split("==")[0].lower()
-    return name in {"torch", "torchaudio", "transformers", "numpy", "bigcodec", "funcodec", "neucodec", "xcodec2"}
+    return name in {"torch", "torchaudio", "transformers", "numpy", "bigcodec", "semanticodec", "timm"}
 
 
 def snapshot(spec: CodecSpec) -> tuple[Path, str]:

@@ -17,8 +17,10 @@ TORCHAUDIO = (
 )
 
 FUNCODEC_REASON = (
-    "funcodec 0.2.0 imports torchaudio at module level (funcodec/models/codec_basic.py) and pins "
-    f"typeguard==2.13.3; {TORCHAUDIO}"
+    "funcodec 0.2.0 pins editdistance==0.5.2, which does not build on Python 3.11, so it installs only without "
+    "its dependencies; its models are built from the config.yaml shipped with each checkpoint, which kodek has no "
+    "public copy of to build a random-weight model from, and its inference imports (thop, ...) are not in an "
+    "isolated environment yet"
 )
 STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "

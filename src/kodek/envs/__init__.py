@@ -83,9 +83,10 @@ class EnvSettings:
 
 TORCH_211 = ("torch==2.11.0", "torchaudio==2.11.0")
 
-# One heavy environment for every family that needs torchaudio: torch and torchaudio as the matching
-# pair from the registry (torchaudio 2.11 is its last release), transformers for X-Codec2 and NeuCodec
-# (their feature extractors call torchaudio's Kaldi filter banks), and the families' own packages.
+# One heavy environment for the families that need torchaudio: torch and torchaudio as the matching pair
+# from the registry (torchaudio 2.11 is its last release), transformers for X-Codec2 and NeuCodec (their
+# feature extractors call torchaudio's Kaldi filter banks), and BigCodec's package, installed without its
+# dependencies (it declares an unpinned torchaudio, which would move the pair).
 TORCH_AUDIO = EnvSpec(
     name="torch-audio",
     requirements=(
@@ -95,19 +96,10 @@ TORCH_AUDIO = EnvSpec(
         "einops==0.8.2",
         "huggingface_hub>=1.0",
         "safetensors>=0.4",
-        # FunCodec's inference imports (funcodec itself pins editdistance==0.5.2, which does not build).
-        "kaldiio==2.18.1",
-        "librosa==0.11.0",
-        "scipy>=1.10",
-        "pyyaml>=6",
-        "soundfile>=0.12",
-        "humanfriendly>=10",
-        "typeguard==2.13.3",
-        "torch-complex==0.4.4",
-        "sentencepiece>=0.2",
+        "soxr>=0.3",
     ),
-    no_deps=("bigcodec==0.0.3", "funcodec==0.2.0"),
-    description="torch 2.11 + torchaudio 2.11, transformers 5.24, bigcodec, funcodec",
+    no_deps=("bigcodec==0.0.3",),
+    description="torch 2.11 + torchaudio 2.11, transformers 5.24, bigcodec",
 )
 
 # SemantiCodec's inference package is published only on GitHub. The commit is the head of
@@ -213,8 +205,12 @@ def build(env: EnvSpec, settings: EnvSettings | None = None, *, force: bool = Fa
         ]
         if env.no_deps:
             steps.append([uv, "pip", "install", "--python", python, "--no-deps", *env.no_deps])
-        for step in steps:
-            _run(step, run_env, env, quiet=quiet)
+        try:
+            for step in steps:
+                _run(step, run_env, env, quiet=quiet)
+        except EnvError:
+            shutil.rmtree(folder, ignore_errors=True)  # no half-built environment left behind
+            raise
         freeze = subprocess.run(
             [uv, "pip", "freeze", "--python", python], env=run_env, capture_output=True, text=True, check=True
         ).stdout.split()
@@ -239,8 +235,9 @@ def _run(command: list[str], run_env: dict[str, str], env: EnvSpec, *, quiet: bo
     if done.returncode != 0:
         tail = (done.stderr or "").strip().splitlines()[-1:] if quiet else []
         hint = f" ({env.needs})" if env.needs else ""
-        detail = f": {tail[0]}" if tail else " (see uv's output above)"
-        raise EnvError(f"building environment {env.name} failed at `{' '.join(command[:3])}`{hint}{detail}")
+        detail = f": {tail[0].strip()}" if tail else " (see uv's output above)"
+        step = " ".join(["uv", *command[1:3]])
+        raise EnvError(f"building environment {env.name} failed at `{step}`{hint}{detail}")
 
 
 def remove(env: EnvSpec, settings: EnvSettings | None = None) -> bool:
