@@ -65,8 +65,9 @@ class EnvSettings:
     cache: Path | None = None
     uv_cache: Path | None = None
     start_timeout_s: float = 1800.0
-    call_timeout_s: float = 300.0
-    timeout_per_audio_s: float = 20.0
+    # Generous: a busy 2-core CPU ran BigCodec at ~25 s per second of audio; a hang is what exceeds this.
+    call_timeout_s: float = 600.0
+    timeout_per_audio_s: float = 60.0
     # Extra folders on the worker's import path (a third-party codec's source, tests).
     extra_paths: tuple[Path, ...] = field(default_factory=tuple)
 
