@@ -241,7 +241,7 @@ def test_a_worker_does_not_outlive_a_killed_parent(light_settings, tmp_path):
     src = str(light_settings.extra_paths[0])
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import sys
         from pathlib import Path
         sys.path[:0] = {[str(Path(__file__).parent)]!r}
         from test_envs import LIGHT, TOY
@@ -250,12 +250,14 @@ def test_a_worker_does_not_outlive_a_killed_parent(light_settings, tmp_path):
         settings = EnvSettings(cache=Path({str(light_settings.cache)!r}), extra_paths=(Path({src!r}),))
         codec = IsolatedCodec(TOY, LIGHT, "toy_codec:build", settings=settings)
         print(codec.worker_pid, flush=True)
-        time.sleep(600)
+        import numpy as np
+        codec.encode(np.full((1, 8), -1.0, np.float32), np.array([8]))  # the worker is busy (hangs) from here
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
     os.kill(worker, 0)  # running
+    time.sleep(1.0)  # let the parent send the request that keeps the worker busy: only the watchdog can stop it
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     for _ in range(300):  # the worker checks its parent every second
