@@ -112,6 +112,7 @@ def cmd_codecs_list(args: argparse.Namespace) -> int:
                 **spec.to_dict(),
                 "availability": state.status,
                 "availability_reason": state.reason,
+                "environment": entry.env,
                 "source": entry.source,
             }
         )
@@ -544,6 +545,102 @@ def cmd_kmeans_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_settings(args: argparse.Namespace):
+    from kodek.envs import EnvSettings
+
+    return EnvSettings(cache=Path(args.cache) if args.cache else None)
+
+
+def _env_for(name: str):
+    """An environment by its name or by a family that runs in it."""
+    from kodek.codecs.registry import registry
+    from kodek.envs import ENVIRONMENTS, EnvError, get_env
+
+    if name in ENVIRONMENTS:
+        return get_env(name)
+    envs = {entry.env for entry in registry().entries.values() if entry.spec.family == name and entry.env}
+    if not envs:
+        families = sorted({e.spec.family for e in registry().entries.values() if e.env})
+        raise EnvError(
+            f"no isolated environment for {name!r}: environments {', '.join(sorted(ENVIRONMENTS))}; "
+            f"families that run in one: {', '.join(families)}"
+        )
+    return get_env(envs.pop())
+
+
+def cmd_env_build(args: argparse.Namespace) -> int:
+    from kodek.envs import build, env_path, record
+
+    settings = _env_settings(args)
+    for name in args.name:
+        env = _env_for(name)
+        print(f"building environment {env.name} ({env.description}) in {env_path(env, settings)}", file=sys.stderr)
+        folder = build(env, settings, force=args.force, quiet=args.quiet)
+        facts = record(env, settings) or {}
+        print(
+            f"{env.name}: ready in {folder} (installed in {facts.get('install_seconds', 0):.0f} s, "
+            f"{facts.get('size_bytes', 0) / 1e9:.1f} GB, {len(facts.get('packages', []))} packages)"
+        )
+    return 0
+
+
+def cmd_env_list(args: argparse.Namespace) -> int:
+    from kodek.codecs.registry import registry
+    from kodek.envs import ENVIRONMENTS, env_path, record
+
+    settings = _env_settings(args)
+    rows = []
+    for env in ENVIRONMENTS.values():
+        facts = record(env, settings)
+        rows.append(
+            {
+                "name": env.name,
+                "hash": env.hash,
+                "python": env.python,
+                "families": sorted({e.spec.family for e in registry().entries.values() if e.env == env.name}),
+                "built": facts is not None,
+                "path": str(env_path(env, settings)),
+                "size_bytes": facts["size_bytes"] if facts else None,
+                "install_seconds": facts["install_seconds"] if facts else None,
+                "requirements": list(env.requirements) + [f"{r} (--no-deps)" for r in env.no_deps],
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        state = (
+            f"built, {row['size_bytes'] / 1e9:.1f} GB, installed in {row['install_seconds']:.0f} s"
+            if row["built"]
+            else f"not built (kodek env build {row['name']})"
+        )
+        print(f"{row['name']}  [{', '.join(row['families'])}]  python {row['python']}  {state}")
+        print(f"    {row['path']}")
+        if args.verbose:
+            print(f"    {' '.join(row['requirements'])}")
+    return 0
+
+
+def cmd_bench_env(args: argparse.Namespace) -> int:
+    from kodek.envs.bench import bench_env
+
+    result = bench_env(
+        args.codec, seconds=args.seconds, batch=args.batch, repeat=args.repeat, random_weights=args.random_weights
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['codec']} in environment {result['environment']}: {result['batch']} x {args.seconds:g} s")
+    for name in ("encode", "decode"):
+        row = result[name]
+        ratio = f"{100 * row['overhead_ratio']:.2f} %" if row["overhead_ratio"] is not None else "n/a"
+        print(
+            f"  {name}: call {row['call_s']:.3f} s = model {row['model_s']:.3f} s + "
+            f"worker overhead {row['overhead_s'] * 1000:.1f} ms ({ratio} of the model's time)"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kodek.demo import run_demo
 
@@ -765,6 +862,28 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
     _codec_args(kf)
     kf.set_defaults(func=cmd_kmeans_fit)
+
+    be = bench.add_parser("env", help="a codec in its isolated environment: worker overhead vs the model's own time")
+    be.add_argument("--codec", required=True)
+    be.add_argument("--seconds", type=float, default=4.0, help="length of the longest utterance (default 4)")
+    be.add_argument("--batch", type=int, default=4)
+    be.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
+    be.add_argument("--random-weights", action="store_true")
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench_env)
+
+    env = sub.add_parser("env", help="isolated environments of codec families with conflicting pins")
+    env = env.add_subparsers(dest="env_command", required=True)
+    eb = env.add_parser("build", help="build the environment of a family (or by its name) with uv")
+    eb.add_argument("name", nargs="+", help="family (e.g. xcodec2) or environment name (e.g. torch-audio)")
+    eb.add_argument("--force", action="store_true", help="rebuild even if it is there")
+    eb.add_argument("--quiet", action="store_true", help="no uv output")
+    el = env.add_parser("list", help="declared environments: families, built or not, size, install time")
+    el.add_argument("--json", action="store_true")
+    for command in (eb, el):
+        command.add_argument("--cache", help="folder of the environments (default: KODEK_ENV_CACHE or the user cache)")
+    eb.set_defaults(func=cmd_env_build)
+    el.set_defaults(func=cmd_env_list)
 
     demo = sub.add_parser("demo", help="tokenize + score the bundled sample with every codec that runs here")
     demo.add_argument("--out", default="demo-out")

@@ -43,6 +43,9 @@ BUILTIN_FAMILIES: tuple[str, ...] = (
     "kodek.codecs.soundstream",
     "kodek.codecs.lyra",
     "kodek.codecs.ssl",
+    "kodek.codecs.xcodec2",
+    "kodek.codecs.bigcodec",
+    "kodek.codecs.semanticodec",
     "kodek.codecs.unsupported",
 )
 
@@ -53,24 +56,32 @@ class CodecEntry:
 
     ``factory`` is ``"module:callable"``, imported only when the codec is built;
     the callable takes ``(spec, *, random_weights: bool, seed: int)``.
-    ``requires`` lists importable module names the factory needs.
+    ``requires`` lists importable module names the factory needs. ``env`` names the isolated
+    environment (``kodek.envs``) the codec runs in, if it does not run in kodek's own.
     """
 
     spec: CodecSpec
     factory: str
     requires: tuple[str, ...] = ()
     source: str = "kodek"  # "kodek" or the distribution that registered it
+    env: str | None = None
 
 
 @dataclass(frozen=True)
 class Availability:
-    status: str  # available | needs-weights | needs-kmeans | needs-extra | unsupported
+    status: str  # available | needs-weights | needs-kmeans | needs-extra | needs-env | unsupported
     reason: str = ""
+    env: str | None = None  # the isolated environment the codec runs in, if any
 
     @property
     def runnable(self) -> bool:
         """Can run here with some weights (real, or random for tests)."""
         return self.status in ("available", "needs-weights")
+
+    @property
+    def runs_somewhere(self) -> bool:
+        """Runnable here, or once its isolated environment is built (``kodek env build``)."""
+        return self.runnable or self.status == "needs-env"
 
 
 @dataclass
@@ -142,7 +153,7 @@ def _load_entry_points(reg: Registry) -> None:
             loaded: Any = point.load()
             entries: Iterable[CodecEntry] = loaded() if callable(loaded) else loaded
             for entry in entries:
-                reg.add(CodecEntry(entry.spec, entry.factory, entry.requires, source=dist))
+                reg.add(CodecEntry(entry.spec, entry.factory, entry.requires, source=dist, env=entry.env))
         except Exception as error:
             reg.load_errors.append(f"entry point {point.name} ({dist}): {error}")
 
@@ -196,13 +207,20 @@ def availability(entry: CodecEntry) -> Availability:
     spec = entry.spec
     if spec.unsupported:
         return Availability("unsupported", spec.unsupported)
-    missing = missing_modules(entry)
+    if entry.env:
+        from kodek.envs import env_availability
+
+        built, reason = env_availability(entry.env)
+        if not built:
+            return Availability("needs-env", reason, env=entry.env)
+    missing = [] if entry.env else missing_modules(entry)
     if missing:
         extra = f" (pip install 'kodek[{spec.install_extra}]')" if spec.install_extra else ""
         return Availability("needs-extra", f"missing {', '.join(missing)}{extra}")
     if spec.kind == "ssl-kmeans" and not kmeans_available(spec.id):
         return Availability("needs-kmeans", "no fitted k-means quantiser (kodek kmeans fit, then --kmeans DIR)")
     ckpt = spec.checkpoint
+    where = f"in environment {entry.env} (built)" if entry.env else ""
     if ckpt and ckpt.loader == "github":  # model files at a GitHub commit (Lyra v2), kept in kodek's cache
         from kodek.codecs.lyra import weights_availability
 
@@ -211,9 +229,11 @@ def availability(entry: CodecEntry) -> Availability:
         return Availability(
             "needs-weights",
             f"weights {ckpt.repo}@{ckpt.revision[:12]} not in the local Hub cache "
-            "(downloaded on first use where the Hub is reachable; --random-weights works offline)",
+            "(downloaded on first use where the Hub is reachable; --random-weights works offline)"
+            + (f"; runs {where}" if where else ""),
+            env=entry.env,
         )
-    return Availability("available")
+    return Availability("available", f"runs {where}" if where else "", env=entry.env)
 
 
 def build_codec(codec_id: str, *, random_weights: bool = False, seed: int = 0, device: str = "cpu") -> Codec:
@@ -221,7 +241,7 @@ def build_codec(codec_id: str, *, random_weights: bool = False, seed: int = 0, d
     entry = registry().get(codec_id)
     if entry.spec.unsupported:
         raise UnsupportedCodecError(f"{codec_id}: unsupported here: {entry.spec.unsupported}")
-    missing = missing_modules(entry)
+    missing = [] if entry.env else missing_modules(entry)
     if missing:
         extra = entry.spec.install_extra
         how = f"pip install 'kodek[{extra}]'" if extra else f"install {', '.join(missing)}"

@@ -16,42 +16,16 @@ TORCHAUDIO = (
     "every transformers import on CPU-only machines, so kodek's environment excludes it"
 )
 
-SEMANTICODEC_REASON = (
-    "its inference package is not published on the Python package index (it installs from GitHub only: "
-    "haoheliu/SemantiCodec-inference), which kodek's environment cannot reach"
-)
 FUNCODEC_REASON = (
-    "funcodec 0.2.0 imports torchaudio at module level (funcodec/models/codec_basic.py) and pins "
-    f"typeguard==2.13.3; {TORCHAUDIO}"
-)
-BIGCODEC_REASON = f"bigcodec 0.0.3 imports torchaudio at module level (bigcodec/modules.py); {TORCHAUDIO}"
-FBANK_REASON = (
-    "transformers' {name} feature extractor computes its Kaldi filter banks with torchaudio "
-    "(torchaudio.compliance.kaldi.fbank) and the model needs those features as input; " + TORCHAUDIO
+    "funcodec 0.2.0 pins editdistance==0.5.2, which does not build on Python 3.11, so it installs only without "
+    "its dependencies; its models are built from the config.yaml shipped with each checkpoint, which kodek has no "
+    "public copy of to build a random-weight model from, and its inference imports (thop, ...) are not in an "
+    "isolated environment yet"
 )
 STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
     f"with kodek's torch; {TORCHAUDIO}"
 )
-
-
-def _semanticodec(tokens_per_second: int) -> CodecSpec:
-    # Two codebooks per frame: semantic (16384) + acoustic (8192); token rate counts both.
-    frame_rate = tokens_per_second / 2
-    return CodecSpec(
-        id=f"semanticodec-{tokens_per_second}tps",
-        family="semanticodec",
-        kind="semantic",
-        sample_rate=16_000,
-        frame_rate=frame_rate,
-        num_codebooks=2,
-        codebook_size=(16_384, 8_192),
-        checkpoint=Checkpoint("haoheliu/SemantiCodec", "main", loader="semanticodec"),
-        license="see haoheliu/SemantiCodec-inference",
-        description=f"SemantiCodec at {tokens_per_second} tokens/s (semantic vocabulary 16384).",
-        unsupported=SEMANTICODEC_REASON,
-        options={"token_rate": tokens_per_second, "semantic_vocab_size": 16_384},
-    )
 
 
 def _funcodec(codebooks: int) -> CodecSpec:
@@ -73,56 +47,8 @@ def _funcodec(codebooks: int) -> CodecSpec:
     )
 
 
-def _fsq_codec(codec_id: str, family: str, repo: str, name: str, description: str) -> CodecEntry:
-    spec = CodecSpec(
-        id=codec_id,
-        family=family,
-        kind="semantic",
-        sample_rate=16_000,
-        frame_rate=50.0,
-        num_codebooks=1,
-        codebook_size=65_536,  # FSQ, 8 dimensions x 4 levels
-        checkpoint=Checkpoint(repo, "main"),
-        license="cc-by-nc-4.0" if family == "xcodec2" else "apache-2.0",
-        description=description,
-        unsupported=FBANK_REASON.format(name=name),
-    )
-    return CodecEntry(spec, "kodek.codecs.unsupported:refuse")
-
-
 ENTRIES = [
-    _fsq_codec(
-        "xcodec2",
-        "xcodec2",
-        "HKUSTAudio/xcodec2-hf",
-        "Xcodec2",
-        "X-Codec2: one FSQ codebook of 65536 at 50 Hz (0.8 kbps), w2v-BERT 2.0 semantic branch.",
-    ),
-    _fsq_codec(
-        "neucodec",
-        "neucodec",
-        "neuphonic/neucodec",
-        "NeuCodec",
-        "NeuCodec: one FSQ codebook of 65536 at 50 Hz (0.8 kbps), 16 kHz in, 24 kHz out.",
-    ),
-    *(CodecEntry(_semanticodec(rate), "kodek.codecs.unsupported:refuse") for rate in (100, 50, 25)),
     *(CodecEntry(_funcodec(k), "kodek.codecs.unsupported:refuse") for k in (16, 32)),
-    CodecEntry(
-        CodecSpec(
-            id="bigcodec-16khz",
-            family="bigcodec",
-            kind="acoustic",
-            sample_rate=16_000,
-            frame_rate=80.0,
-            num_codebooks=1,
-            codebook_size=8_192,
-            checkpoint=Checkpoint("Alethia/BigCodec", "main", loader="bigcodec"),
-            license="mit",
-            description="BigCodec: one VQ codebook of 8192 at 80 Hz (1.04 kbps), 16 kHz.",
-            unsupported=BIGCODEC_REASON,
-        ),
-        "kodek.codecs.unsupported:refuse",
-    ),
     *(
         CodecEntry(
             CodecSpec(
