@@ -8,6 +8,7 @@ against the packages on the Python package index.
 
 from __future__ import annotations
 
+from kodek.codecs.base import CodecSettings, UnsupportedCodecError
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -33,6 +34,11 @@ STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
     f"with kodek's torch; {TORCHAUDIO}"
 )
+
+
+def refuse(spec: CodecSpec, settings: CodecSettings):
+    """The factory of a system kodek cannot run: says why."""
+    raise UnsupportedCodecError(f"{spec.id}: {spec.unsupported}")
 
 
 def _semanticodec(tokens_per_second: int) -> CodecSpec:
@@ -87,7 +93,7 @@ def _fsq_codec(codec_id: str, family: str, repo: str, name: str, description: st
         description=description,
         unsupported=FBANK_REASON.format(name=name),
     )
-    return CodecEntry(spec, "kodek.codecs.unsupported:refuse")
+    return CodecEntry(spec, refuse)
 
 
 ENTRIES = [
@@ -105,8 +111,8 @@ ENTRIES = [
         "NeuCodec",
         "NeuCodec: one FSQ codebook of 65536 at 50 Hz (0.8 kbps), 16 kHz in, 24 kHz out.",
     ),
-    *(CodecEntry(_semanticodec(rate), "kodek.codecs.unsupported:refuse") for rate in (100, 50, 25)),
-    *(CodecEntry(_funcodec(k), "kodek.codecs.unsupported:refuse") for k in (16, 32)),
+    *(CodecEntry(_semanticodec(rate), refuse) for rate in (100, 50, 25)),
+    *(CodecEntry(_funcodec(k), refuse) for k in (16, 32)),
     CodecEntry(
         CodecSpec(
             id="bigcodec-16khz",
@@ -121,7 +127,7 @@ ENTRIES = [
             description="BigCodec: one VQ codebook of 8192 at 80 Hz (1.04 kbps), 16 kHz.",
             unsupported=BIGCODEC_REASON,
         ),
-        "kodek.codecs.unsupported:refuse",
+        refuse,
     ),
     *(
         CodecEntry(
@@ -139,14 +145,8 @@ ENTRIES = [
                 unsupported=STABLE_CODEC_REASON,
                 options={"preset": f"{count}x{size}"},
             ),
-            "kodek.codecs.unsupported:refuse",
+            refuse,
         )
         for label, count, size in (("400bps", 1, 46_656), ("700bps", 2, 15_625))
     ),
 ]
-
-
-def refuse(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0):
-    from kodek.codecs.base import UnsupportedCodecError
-
-    raise UnsupportedCodecError(f"{spec.id}: {spec.unsupported}")

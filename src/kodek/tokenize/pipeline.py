@@ -110,7 +110,7 @@ def tokenize(
 ) -> TokenizeStats:
     """Encode ``source`` with ``codec`` into ``out`` (the Hub layout). Returns what was done."""
     spec = codec.spec
-    default_seconds, default_batch = batching_defaults(getattr(codec, "device", "cpu"))
+    default_seconds, default_batch = batching_defaults(codec.device)
     batch_seconds = batch_seconds or default_seconds
     max_batch = max_batch or default_batch
     name = layout.shard_name(source.split, *shard)
@@ -119,7 +119,7 @@ def tokenize(
     meta_path = layout.codec_dir(out, spec.id) / "codec.json"
     with layout.locked(out):
         meta = _check_or_start_meta(meta_path, codec, source)
-        _keep_artefacts(codec, out)
+        codec.save_artefacts(out)
     final = layout.shard_path(out, spec.id, source.split, *shard)
     if final.is_file() and name in meta.get("splits", {}).get(source.split, {}).get("shards", {}):
         stats.already_complete = True
@@ -168,15 +168,6 @@ def tokenize(
     return stats
 
 
-def _keep_artefacts(codec: Codec, out: Path) -> None:
-    """What the tokens cannot be used without (an SSL codec's centroids) is kept beside them."""
-    artefact = getattr(codec, "artefact", None)
-    if artefact:
-        from kodek.kmeans import copy_artefact
-
-        copy_artefact(artefact, codec.spec.id, out)
-
-
 def _remove_work(work: Path, out: Path) -> None:
     """Delete a finished shard's work folder, and its parents once empty."""
     shutil.rmtree(work, ignore_errors=True)
@@ -208,6 +199,7 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source) -> dict[str, 
                 ("codec spec", meta.get("codec"), spec),
                 ("random weights", meta.get("random_weights"), codec.random_weights),
                 ("seed", meta.get("seed"), codec.describe()["seed"]),
+                ("float64", meta.get("float64", False), codec.describe().get("float64", False)),
                 ("source", meta.get("source"), origin),
             )
             if old != new
