@@ -1,38 +1,52 @@
 """Test session set-up: offline Hub environment, a local test Hub server, shared fixtures.
 
-The Hub clients read HF_ENDPOINT/HF_HOME at import time, so they are set here,
-before any test module imports huggingface_hub, datasets or transformers. Every
-Hub call of the suite goes to the local test server on 127.0.0.1: a
-``from_pretrained`` of a real checkpoint fails at once instead of reaching out.
+The Hub clients read HF_ENDPOINT/HF_HOME at import time, so they are set in
+``pytest_configure``, before any test module imports huggingface_hub, datasets or
+transformers. Every Hub call of the suite goes to the local test server on
+127.0.0.1: a ``from_pretrained`` of a real checkpoint fails at once instead of
+reaching out. Runs that select the ``weights`` or ``network`` markers keep the
+user's Hub (endpoint, cache, token): those tests load real checkpoints.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from hubserver import HubServer, free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="kodek-tests-"))
 _PORT = free_port()
-os.environ.update(
-    {
-        "HF_ENDPOINT": f"http://127.0.0.1:{_PORT}",
-        "HF_HOME": str(_HOME / "hf-home"),
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "TQDM_DISABLE": "1",
-    }
-)
-os.environ.pop("HF_TOKEN", None)
-os.environ.pop("HF_HUB_OFFLINE", None)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+
+def _selects_real_hub(markexpr: str) -> bool:
+    """`pytest -m weights` or `-m network`: those tests need the real Hub (or the user's Hub cache)."""
+    return re.search(r"(?<!not )\b(weights|network)\b", markexpr) is not None
+
+
+def pytest_configure(config):
+    """Runs before any test module imports huggingface_hub, datasets or transformers."""
+    if _selects_real_hub(config.option.markexpr or ""):
+        return  # the user's endpoint, cache and token
+    os.environ.update(
+        {
+            "HF_ENDPOINT": f"http://127.0.0.1:{_PORT}",
+            "HF_HOME": str(_HOME / "hf-home"),
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "TQDM_DISABLE": "1",
+        }
+    )
+    os.environ.pop("HF_TOKEN", None)
+    os.environ.pop("HF_HUB_OFFLINE", None)
 
 
 @pytest.fixture(scope="session")

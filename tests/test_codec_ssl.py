@@ -12,13 +12,16 @@ from kodek.audio import pad_batch
 from kodek.cli import main
 from kodek.codecs import availability, build_codec, get_spec, registry
 from kodek.codecs.base import CodecError
+from kodek.codecs.centroids import assign, find_centroids
 from kodek.codecs.init import calibration_audio
 from kodek.codecs.ssl import MODELS, SslFeatures, SslKmeansCodec, build_model
-from kodek.kmeans import assign, find_centroids, fit
+from kodek.kmeans import fit
 from kodek.leaderboard.schema import validate
 from kodek.metrics.score import score
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import open_tokens
+
+pytestmark = pytest.mark.slow  # random-weight neural models, built and run for seconds
 
 CODEC = "hubert-base-l2-k8"  # layer 2 of HuBERT base, 8 clusters: small enough to fit in a test
 
@@ -30,23 +33,16 @@ def small_hubert():
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory, small_hubert, monkeypatch_module):
+def fitted(tmp_path_factory, small_hubert):
     out = tmp_path_factory.mktemp("kmeans")
     folder = fit(CODEC, "sample", "validation", out, random_weights=True, network=small_hubert, progress=False)
-    monkeypatch_module.setenv("KODEK_KMEANS", str(out))
     return out, folder
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 @pytest.fixture(scope="module")
 def codec(fitted, small_hubert):
     spec = get_spec(CODEC)
-    centroids, artefact = find_centroids(CODEC, random_weights=True, seed=0)
+    centroids, artefact = find_centroids(CODEC, str(fitted[0]), random_weights=True, seed=0)
     features = SslFeatures(MODELS["hubert-base"], small_hubert, layer=2)
     return SslKmeansCodec(spec, features, centroids, artefact, random_weights=True)
 
@@ -90,7 +86,7 @@ def test_features_are_50_hz_and_batch_invariance_is_what_the_flag_says(name):
     singles = [features(*pad_batch([w], 320))[0] for w in waves]
     same = all(np.array_equal(a, b) for a, b in zip(singles, batched, strict=True))
     # Group norm over time (base wav2vec 2.0, HuBERT, WavLM) sees the padding; XLS-R and w2v-BERT mask it.
-    assert same == features.batch_invariant == (name in ("xlsr-300m", "w2v-bert-2.0"))
+    assert same == features.padding_exact == (name in ("xlsr-300m", "w2v-bert-2.0"))
 
 
 def test_assign_is_the_nearest_centroid():
@@ -109,7 +105,7 @@ def test_fit_writes_a_versioned_artefact(fitted):
     assert meta["data"]["name"] == "sample" and meta["data"]["split"] == "validation"
     assert meta["data"]["utterances"] == 6 and meta["data"]["frames"] > 500
     assert meta["software"]["scikit-learn"] and len(meta["sha256"]) == 64
-    assert availability(registry().get(CODEC)).status != "needs-kmeans"
+    assert availability(registry().get(CODEC), kmeans=str(fitted[0])).status != "needs-kmeans"
 
 
 def test_fit_is_seeded(tmp_path, small_hubert, fitted):
@@ -119,7 +115,7 @@ def test_fit_is_seeded(tmp_path, small_hubert, fitted):
 
 def test_centroids_of_another_model_build_are_refused(fitted):
     with pytest.raises(CodecError, match="fitted on features of random weights"):
-        find_centroids(CODEC, random_weights=False, seed=0)
+        find_centroids(CODEC, str(fitted[0]), random_weights=False, seed=0)
 
 
 def test_tokens_build_keep_the_centroids_and_score_not_applicable(tmp_path, codec, sample_test):
@@ -151,6 +147,21 @@ def test_without_centroids_the_error_says_how_to_fit(monkeypatch):
         build_codec("hubert-base-l9-k500", random_weights=True)
 
 
+def test_kmeans_is_an_explicit_setting_and_the_users_own_variable_still_works(fitted, monkeypatch):
+    import os
+
+    from kodek.cli import _codec_settings, build_parser
+
+    monkeypatch.delenv("KODEK_KMEANS", raising=False)
+    args = build_parser().parse_args(["tokenize", "--codec", CODEC, "--out", "x", "--kmeans", str(fitted[0])])
+    assert _codec_settings(args).kmeans == str(fitted[0]) and "KODEK_KMEANS" not in os.environ
+    centroids = np.load(fitted[1] / "centroids.npy")
+    np.testing.assert_array_equal(find_centroids(CODEC, str(fitted[0]), random_weights=True, seed=0)[0], centroids)
+    monkeypatch.setenv("KODEK_KMEANS", str(fitted[0]))  # set by the user: read when no setting is given
+    assert availability(registry().get(CODEC)).status != "needs-kmeans"
+    np.testing.assert_array_equal(find_centroids(CODEC, random_weights=True, seed=0)[0], centroids)
+
+
 def test_kmeans_fit_command_line(tmp_path, capsys):
     code = main(
         [
@@ -180,7 +191,7 @@ def test_kmeans_fit_command_line(tmp_path, capsys):
     assert meta["data"]["hours"] >= 0.002 and meta["data"]["utterances"] < 6  # stopped at --max-hours
 
 
-@pytest.mark.network
+@pytest.mark.weights
 def test_real_hubert_checkpoint_loads():
     network = build_model(MODELS["hubert-base"], random_weights=False)
     assert network.config.num_hidden_layers == 12 and network.config.hidden_size == 768

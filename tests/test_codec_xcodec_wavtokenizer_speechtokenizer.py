@@ -11,9 +11,10 @@ from kodek.audio import pad_batch
 from kodek.codecs import availability, build_codec, get_spec, registry
 from kodek.codecs.base import UnsupportedCodecError, check_codes
 from kodek.codecs.init import calibration_audio
-from kodek.tokenize.pipeline import tokenize
 
 from conftest import padding_changes_codes
+
+pytestmark = pytest.mark.slow  # random-weight neural models, built and run for seconds
 
 
 @pytest.mark.parametrize(
@@ -99,12 +100,7 @@ def test_speechtokenizer_imports_no_torchaudio_and_rvq1_is_the_first_stage(speec
 def test_non_causal_codecs_are_encoded_one_by_one(name, request):
     """Padding changes the shorter item's codes, so these are never batched."""
     codec = request.getfixturevalue(name)
-    assert padding_changes_codes(codec) and codec.batch_invariant is False
-
-
-def test_tokens_build_from_the_sample(tmp_path, wavtokenizer, sample_test):
-    stats = tokenize(wavtokenizer, sample_test, tmp_path, limit=2, progress=False)
-    assert stats.rows_written == 2 and not stats.failures
+    assert padding_changes_codes(codec) and not codec.padding_exact
 
 
 @pytest.mark.parametrize("codec_id", ["xcodec2", "neucodec", "wavtokenizer-75tps"])
@@ -115,13 +111,13 @@ def test_unsupported_newer_systems_say_why(codec_id):
         build_codec(codec_id)
 
 
-@pytest.mark.network
+@pytest.mark.weights
 def test_real_checkpoints_load():
     assert build_codec("speechtokenizer").num_parameters() == 103_675_586
     assert build_codec("xcodec-hubert-librispeech-8cb").model.config.sample_rate == 16_000
 
 
-@pytest.mark.network
+@pytest.mark.weights
 def test_wavtokenizer_real_checkpoint_loads():
     codec = build_codec("wavtokenizer-40tps")
     assert codec.model.config.sampling_rate == 24_000 and codec.model.config.codebook_size == 4096

@@ -93,8 +93,8 @@ def test_entry_point_plugin_registers_a_codec(tmp_path, monkeypatch):
 
             SPEC = CodecSpec("plugin-pcm-8khz", "plugin", "reference", 8000, 8000.0, 1, 65536, None, "mit")
 
-            def build(spec, *, random_weights=False, seed=0):
-                return IdentityCodec(spec, random_weights=random_weights)
+            def build(spec, settings):
+                return IdentityCodec(spec, settings)
 
             def entries():
                 return [CodecEntry(SPEC, "kodek_plugin_demo:build")]
@@ -110,7 +110,8 @@ def test_entry_point_plugin_registers_a_codec(tmp_path, monkeypatch):
     try:
         entry = registry().get("plugin-pcm-8khz")
         assert entry.source == "kodek-plugin-demo"
-        codec = build_codec("plugin-pcm-8khz")
+        codec = build_codec("plugin-pcm-8khz", random_weights=True, seed=5)
+        assert (codec.random_weights, codec.seed) == (True, 5)  # the settings reached the plugin's factory
         codes, _ = codec.encode(*pad_batch([np.zeros(80, np.float32)]))
         assert codes.shape == (1, 1, 80)
     finally:
@@ -130,6 +131,48 @@ def test_a_broken_plugin_does_not_break_the_registry(tmp_path, monkeypatch):
         assert any("broken-plugin" in e for e in reg.load_errors)
     finally:
         reset_registry()
+
+
+def test_every_family_module_is_registered_through_its_entry_point():
+    """A family module without its line in pyproject's `kodek.codecs` entry points would be silently missing."""
+    import importlib
+    import pkgutil
+
+    import kodek.codecs
+
+    registered = {entry.spec.id for entry in registry().entries.values() if entry.source == "kodek"}
+    families = 0
+    for info in pkgutil.iter_modules(kodek.codecs.__path__):
+        module = importlib.import_module(f"kodek.codecs.{info.name}")
+        if hasattr(module, "ENTRIES"):
+            families += 1
+            missing = {entry.spec.id for entry in module.ENTRIES} - registered
+            assert not missing, f"kodek.codecs.{info.name} has no entry point (pyproject.toml): {sorted(missing)}"
+    assert families >= 12
+
+
+def test_without_kodeks_entry_points_the_registry_says_to_reinstall(monkeypatch):
+    import importlib.metadata
+
+    from kodek.codecs import CodecError
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: [])
+    reset_registry()
+    try:
+        with pytest.raises(CodecError, match=r"pip install -e \."):
+            registry()
+    finally:
+        reset_registry()
+
+
+@pytest.mark.parametrize("argv", [["-v", "codecs", "list"], ["codecs", "list", "-v"]])
+def test_verbose_listing_says_why_a_codec_is_not_available(argv, capsys):
+    from kodek.cli import main
+
+    assert main(argv) == 0
+    assert "not in the local Hub cache" in capsys.readouterr().out
+    main(["codecs", "list"])
+    assert "not in the local Hub cache" not in capsys.readouterr().out
 
 
 # --- identity ---------------------------------------------------------------------------
@@ -154,9 +197,7 @@ def test_opus_codes_are_cbr_packets_at_the_nominal_bitrate(seconds):
     wave = calibration_audio(16_000, seconds)[:n]
     codes, frames = codec.encode(*pad_batch([wave], codec.pad_multiple))
     check_codes(codes, codec.spec)
-    assert codes.shape[1] == 15 and frames[0] == codec.num_frames(n)
-    bits = codes.shape[1] * 8 * frames[0]
-    assert bits / (frames[0] / codec.spec.frame_rate) == 6_000  # exactly CBR
+    assert codes.shape[1] == 15 and frames[0] == codec.num_frames(n)  # 15-byte packets: 6 kbps at 50 packets/s
     assert 0 <= frames[0] - n / 320 <= 2  # whole packets plus the flushed look-ahead
     _, lengths = codec.decode(codes, frames)
     assert lengths[0] >= n
@@ -172,15 +213,6 @@ def test_opus_reconstruction_is_aligned_with_the_input():
     assert abs(lag) <= 3  # samples at 16 kHz: the decoder's pre-skip is honoured
 
 
-def test_opus_batched_equals_one_by_one():
-    codec = build_codec("opus-12kbps")
-    waves = [calibration_audio(16_000, s, seed=k) for k, s in enumerate([0.3, 1.1, 0.7])]
-    batched, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
-    for k, wave in enumerate(waves):
-        single, f = codec.encode(*pad_batch([wave], codec.pad_multiple))
-        np.testing.assert_array_equal(single[0, :, : f[0]], batched[k, :, : frames[k]])
-
-
 # --- Codec2 and mu-law ------------------------------------------------------------------------
 
 
@@ -192,12 +224,8 @@ def test_codec2_frames_carry_the_nominal_bitrate(codec_id, frame_rate):
     check_codes(codes, codec.spec)
     assert codec.spec.frame_rate == frame_rate and codes.shape[1] == 8  # 64-bit frames
     assert frames.tolist() == [frame_rate, int(np.ceil(0.33 * frame_rate)), 1]
-    assert frames[0] * 8 * 8 == codec.spec.bitrate_bps  # one second of audio
     out, lengths = codec.decode(codes, frames)
     assert lengths.tolist() == [n * codec.hop_length for n in frames] and np.abs(out[0]).max() > 0.05
-    for k, wave in enumerate(waves):  # every utterance has its own encoder state
-        single, f = codec.encode(*pad_batch([wave], codec.pad_multiple))
-        np.testing.assert_array_equal(single[0, :, : f[0]], codes[k, :, : frames[k]])
 
 
 def test_mulaw_matches_the_g711_reference():
@@ -219,6 +247,7 @@ def test_mulaw_matches_the_g711_reference():
 # --- EnCodec (random weights) ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_encodec_random_weights_facts_match_the_spec(encodec_random):
     codec = encodec_random
     config = codec.model.config
@@ -230,6 +259,7 @@ def test_encodec_random_weights_facts_match_the_spec(encodec_random):
     assert codec.num_parameters() == 14_851_810  # the facebook/encodec_24khz architecture
 
 
+@pytest.mark.slow
 def test_encodec_codes_shapes_range_and_bitrate(encodec_random):
     codec = encodec_random
     waves = [calibration_audio(24_000, s, seed=k) for k, s in enumerate([1.0, 0.01, 2.3])]
@@ -237,33 +267,27 @@ def test_encodec_codes_shapes_range_and_bitrate(encodec_random):
     check_codes(codes, codec.spec)
     assert frames.tolist() == [75, 1, 173]
     assert len(np.unique(codes)) > 100  # seeded codebooks: not token 0 everywhere
-    measured = frames[0] * sum(np.log2(codec.spec.codebook_sizes)) / 1.0
-    assert measured == codec.spec.bitrate_bps
     out, lengths = codec.decode(codes, frames)
     assert lengths.tolist() == [24_000, 320, 55_360]
     assert out.shape[0] == 3 and np.isfinite(out).all()
 
 
-def test_encodec_batched_equals_one_by_one_without_round_off():
-    """Padding never changes an item's codes; float64 removes BLAS round-off near codebook ties."""
+@pytest.mark.slow
+def test_random_weights_are_seeded(encodec_random):
+    """The same seed builds the same model (decoding rebuilds it from codec.json's seed); another seed another."""
     import torch
 
-    codec = build_codec("encodec-24khz-24kbps", random_weights=True, seed=7).to("cpu", torch.float64)  # unshared
-    waves = [calibration_audio(24_000, s, seed=k) for k, s in enumerate([1.0, 2.3, 0.7, 3.1])]
-    batched, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
-    for k, wave in enumerate(waves):
-        single, f = codec.encode(*pad_batch([wave], codec.pad_multiple))
-        np.testing.assert_array_equal(single[0, :, : f[0]], batched[k, :, : frames[k]])
+    from kodek.codecs.encodec import EncodecCodec
+
+    spec = encodec_random.spec
+    again = EncodecCodec.random_model(spec, 0).state_dict()  # not through the shared model cache
+    for name, value in encodec_random.model.state_dict().items():
+        assert torch.equal(value, again[name]), name
+    other = EncodecCodec.random_model(spec, 1).state_dict()
+    assert not torch.equal(other["quantizer.layers.0.codebook.embed"], again["quantizer.layers.0.codebook.embed"])
 
 
-def test_random_weights_are_seeded():
-    a = build_codec("encodec-24khz-1.5kbps", random_weights=True, seed=3)
-    b = build_codec("encodec-24khz-1.5kbps", random_weights=True, seed=3)
-    wave = calibration_audio(24_000, 0.5, seed=9)
-    np.testing.assert_array_equal(a.encode(*pad_batch([wave], 320))[0], b.encode(*pad_batch([wave], 320))[0])
-
-
-@pytest.mark.network
+@pytest.mark.weights
 def test_encodec_real_checkpoint_resolves_and_matches_spec():
     codec = build_codec("encodec-24khz-6kbps")
     assert not codec.random_weights

@@ -87,7 +87,7 @@ def test_the_adapters_trainable_transform_has_the_same_width_for_every_codec(rat
 
 def test_continuous_inputs_are_made_per_batch_from_the_codes(tmp_path):
     """Centroid inputs are not held per utterance: only the codes are, and a batch looks its centroids up."""
-    from kodek.kmeans import artefact_dir
+    from kodek.codecs.centroids import artefact_dir
 
     tokens = write_tokens(tmp_path, "ssl-toy", frame_rate=50.0, sizes=(8,), kind="ssl-kmeans")
     centroids = np.random.default_rng(1).normal(size=(8, 5)).astype(np.float32)

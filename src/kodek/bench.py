@@ -50,12 +50,13 @@ def bench_tokenize(
     repeat: int = 3,
     device: str = "cpu",
     token: str | bool | None = None,
+    kmeans: str | None = None,
 ) -> dict[str, Any]:
     from kodek.codecs import build_codec
     from kodek.data.source import load_source
     from kodek.tokenize import pipeline
 
-    codec = build_codec(codec_id, random_weights=random_weights, device=device)
+    codec = build_codec(codec_id, random_weights=random_weights, device=device, kmeans=kmeans)
     source = load_source(data, split, token=token)
     default_seconds, default_batch = pipeline.batching_defaults(device)
     batch_seconds, max_batch = batch_seconds or default_seconds, max_batch or default_batch

@@ -145,7 +145,7 @@ def cmd_codecs_show(args: argparse.Namespace) -> int:
                 **entry.spec.to_dict(),
                 "availability": state.status,
                 "availability_reason": state.reason,
-                "factory": entry.factory,
+                "factory": entry.factory_name,
                 "source": entry.source,
             },
             indent=2,
@@ -155,23 +155,22 @@ def cmd_codecs_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_kmeans(args: argparse.Namespace) -> None:
-    """--kmeans: where SSL codecs find their fitted centroids (a folder or a Hub dataset repo)."""
-    import os
+def _codec_settings(args: argparse.Namespace):
+    """The codec settings of a command's arguments (``--kmeans``: where SSL codecs find their centroids)."""
+    from kodek.codecs import CodecSettings
 
-    if getattr(args, "kmeans", None):
-        os.environ["KODEK_KMEANS"] = args.kmeans
+    return CodecSettings(
+        device=args.device, seed=args.seed, random_weights=args.random_weights, kmeans=args.kmeans, float64=args.float64
+    )
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from kodek.codecs import build_codec
-
-    _use_kmeans(args)
     from kodek.data.source import load_source
     from kodek.tokenize.pipeline import parse_shard, tokenize
 
     shard = parse_shard(args.shard)
-    codec = build_codec(args.codec, random_weights=args.random_weights, seed=args.seed, device=args.device)
+    codec = build_codec(args.codec, _codec_settings(args))
     for split in args.split:
         source = load_source(args.data, split, token=args.token, revision=args.revision)
         stats = tokenize(
@@ -355,7 +354,6 @@ def cmd_publish_results(args: argparse.Namespace) -> int:
 def cmd_bench_tokenize(args: argparse.Namespace) -> int:
     from kodek.bench import bench_tokenize
 
-    _use_kmeans(args)
     report = bench_tokenize(
         args.codec,
         data=args.data,
@@ -365,6 +363,7 @@ def cmd_bench_tokenize(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         repeat=args.repeat,
         device=args.device,
+        kmeans=args.kmeans,
     )
     _print_report(report, args.json)
     return 0
@@ -657,7 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     codecs = codecs.add_subparsers(dest="codecs_command", required=True)
     listing = codecs.add_parser("list", help="every registered codec id with its facts and availability")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.add_argument("-v", "--verbose", action="store_true", help="say why a codec is not available")
+    # SUPPRESS: without -v here, the global `kodek -v codecs list` keeps its value
+    listing.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say why a codec is not available"
+    )
     listing.set_defaults(func=cmd_codecs_list)
     show = codecs.add_parser("show", help="one codec's spec as JSON")
     show.add_argument("codec")
@@ -678,7 +680,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tok.add_argument("--revision", default="main", help="BIGOS-v2 revision")
     tok.add_argument("--token", help="Hub token (default: the usual Hub login / HF_TOKEN)")
-    tok.add_argument("--kmeans", help="SSL codecs: folder or Hub dataset repo with kmeans/<codec_id>/centroids.npy")
+    tok.add_argument(
+        "--kmeans",
+        help="SSL codecs: folder or Hub dataset repo with kmeans/<codec_id>/centroids.npy "
+        "(default: the KODEK_KMEANS environment variable, if set)",
+    )
+    tok.add_argument(
+        "--float64",
+        action="store_true",
+        help="compute in float64: causal codecs (EnCodec) then encode padded batches exactly as one by one; "
+        "otherwise neural codecs are encoded one utterance at a time",
+    )
     _codec_args(tok)
     tok.set_defaults(func=cmd_tokenize)
 
@@ -792,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--repeat", type=int, default=3, help="timings are the best of N runs (default 3)")
     bt.add_argument("--random-weights", action="store_true")
     bt.add_argument("--device", default="cpu")
-    bt.add_argument("--kmeans", help="SSL codecs: where their fitted centroids are")
+    bt.add_argument("--kmeans", help="SSL codecs: where their fitted centroids are (default: KODEK_KMEANS, if set)")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_tokenize)
 

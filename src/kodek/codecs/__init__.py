@@ -1,6 +1,6 @@
 """Codecs: the spec, the protocol, the registry and one module per family."""
 
-from kodek.codecs.base import Codec, CodecError, UnknownCodecError
+from kodek.codecs.base import Codec, CodecError, CodecSettings, UnknownCodecError
 from kodek.codecs.registry import CodecEntry, availability, build_codec, get_spec, registry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -9,6 +9,7 @@ __all__ = [
     "Codec",
     "CodecEntry",
     "CodecError",
+    "CodecSettings",
     "CodecSpec",
     "UnknownCodecError",
     "availability",

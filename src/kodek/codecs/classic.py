@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 from functools import cache, cached_property
+from typing import Any
 
 import numpy as np
 
 from kodek import audio
-from kodek.codecs.base import CodecBase, CodecError
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.base import CodecBase, CodecError, CodecSettings
 from kodek.codecs.spec import CodecSpec
 
 OPUS_RATE = 16_000  # wide-band input, BIGOS's own rate
@@ -43,7 +43,6 @@ def opus_spec(kbps: int) -> CodecSpec:
         codebook_size=256,
         checkpoint=None,
         license="BSD-3-Clause",
-        install_extra=None,
         description=f"Opus (libopus, SILK/VoIP mode) at {kbps} kbps hard CBR, 20 ms packets, 16 kHz input.",
         options={"bitrate": kbps * 1000},
     )
@@ -51,7 +50,7 @@ def opus_spec(kbps: int) -> CodecSpec:
 
 class OpusCodec(CodecBase):
     hop_length = OPUS_RATE * PACKET_MS // 1000
-    batch_invariant = True  # every utterance is encoded on its own
+    requires = ("av",)
 
     @cached_property
     def _header(self) -> tuple[bytes, int]:
@@ -128,10 +127,6 @@ class OpusCodec(CodecBase):
         return waves, lengths
 
 
-def build_opus(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> OpusCodec:
-    return OpusCodec(spec, random_weights=random_weights)
-
-
 CODEC2_RATE = 8_000
 CODEC2_FRAMES = {3200: (160, 8), 1600: (320, 8)}  # mode -> (samples per frame, bytes per frame)
 
@@ -148,7 +143,6 @@ def codec2_spec(mode: int) -> CodecSpec:
         codebook_size=256,
         checkpoint=None,
         license="LGPL-2.1",
-        install_extra="classic",
         description=f"Codec2 {mode} bit/s (libcodec2 via pycodec2), 8 kHz narrow-band, {samples / 8:g} ms frames.",
         options={"mode": mode},
     )
@@ -157,10 +151,11 @@ def codec2_spec(mode: int) -> CodecSpec:
 class Codec2Codec(CodecBase):
     """Codec2: every utterance on a fresh (stateful) encoder and decoder."""
 
-    batch_invariant = True
+    requires = ("pycodec2",)
+    install_extra = "classic"
 
-    def __init__(self, spec: CodecSpec, *, random_weights: bool = False) -> None:
-        super().__init__(spec, random_weights=random_weights)
+    def __init__(self, spec: CodecSpec, settings: CodecSettings | None = None, **fields: Any) -> None:
+        super().__init__(spec, settings, **fields)
         self.mode = int(spec.options["mode"])
         self.hop_length = CODEC2_FRAMES[self.mode][0]
 
@@ -240,7 +235,7 @@ MULAW = CodecSpec(
 
 class MulawCodec(CodecBase):
     hop_length = 1
-    batch_invariant = True
+    requires = ("av",)
 
     def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = np.zeros((len(waves), 1, int(lengths.max(initial=0))), dtype=np.int64)
@@ -277,16 +272,8 @@ def _pcm_codec(name: str, data: bytes, mode: str) -> bytes:
     return b"".join(f.to_ndarray().astype(np.int16).tobytes() for f in context.decode(av.Packet(data)))
 
 
-def build_codec2(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> Codec2Codec:
-    return Codec2Codec(spec, random_weights=random_weights)
-
-
-def build_mulaw(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> MulawCodec:
-    return MulawCodec(spec, random_weights=random_weights)
-
-
 ENTRIES = [
-    *(CodecEntry(opus_spec(kbps), "kodek.codecs.classic:build_opus", ("av",)) for kbps in (6, 12, 24)),
-    *(CodecEntry(codec2_spec(mode), "kodek.codecs.classic:build_codec2", ("pycodec2",)) for mode in (3200, 1600)),
-    CodecEntry(MULAW, "kodek.codecs.classic:build_mulaw", ("av",)),
+    *OpusCodec.entries(opus_spec(kbps) for kbps in (6, 12, 24)),
+    *Codec2Codec.entries(codec2_spec(mode) for mode in (3200, 1600)),
+    *MulawCodec.entries([MULAW]),
 ]

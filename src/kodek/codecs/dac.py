@@ -8,7 +8,7 @@ lower-bitrate codec: kodek registers a few of those too.
 The Hub configs' ``hop_length`` field (512) is wrong for 16/24 kHz: the hop is the
 product of the downsampling ratios (320 there), which is what kodek uses. The
 encoder is non-causal (centred convolutions), so utterances are encoded one at a
-time (``batch_invariant = False``).
+time (``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import math
 
 import numpy as np
 
-from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import load_pretrained, shared
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.base import CodecSettings, TorchCodec
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 # Architecture of each checkpoint (its config.json, with the true sampling rate and hop).
@@ -80,7 +78,6 @@ def _spec(model: str, codebooks: int) -> CodecSpec:
         codebook_size=1024,
         checkpoint=info["checkpoint"],
         license="mit",
-        install_extra="codecs",
         description=f"DAC {model.replace('khz', ' kHz')}, {codebooks} of {info['n_codebooks']} RVQ codebooks "
         f"({frame_rate * codebooks * 10 / 1000:.2f} kbps), transformers DacModel.",
         options={"model": model, "n_quantizers": codebooks},
@@ -88,29 +85,34 @@ def _spec(model: str, codebooks: int) -> CodecSpec:
 
 
 class DacCodec(TorchCodec):
-    batch_invariant = False
-
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
+    def __init__(self, spec: CodecSpec, model, settings: CodecSettings | None = None, **fields) -> None:
+        super().__init__(spec, model, settings, **fields)
         self.hop_length = hop(spec.options["model"])
-        self.n_quantizers = int(spec.options["n_quantizers"])
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _encode(self, batch, lengths: np.ndarray):
+        n = int(self.spec.options["n_quantizers"])
+        return self.model.encode(batch, n_quantizers=n).audio_codes[:, :n]
+
+    def _decode(self, codes):
+        return self.model.decode(audio_codes=codes).audio_values  # [B, T] or [B, 1, T] by version
+
+    @classmethod
+    def model_key(cls, spec: CodecSpec) -> tuple:
+        return (spec.options["model"],)
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
+        from transformers import DacModel
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :], n_quantizers=self.n_quantizers).audio_codes
-        return codes[:, : self.n_quantizers].cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)  # DAC's codebooks start random (not zero): usable as they are
+        return DacModel(config(spec.options["model"]))
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        from transformers import DacModel
 
-        with torch.inference_mode():
-            waves = self.model.decode(audio_codes=self.tensor(codes, torch.long)).audio_values
-        waves = waves.reshape(len(codes), -1)  # [B, T] whatever the version returns ([B, T] or [B, 1, T])
-        lengths = np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
-        return waves.float().cpu().numpy(), lengths
+        return DacModel.from_pretrained(spec.checkpoint.repo, revision=spec.checkpoint.revision)
 
 
 def config(model: str):
@@ -127,24 +129,4 @@ def config(model: str):
     )
 
 
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> DacCodec:
-    from transformers import DacModel
-
-    model = spec.options["model"]
-    if random_weights:
-        import torch
-
-        torch.manual_seed(seed)  # DAC's codebooks start random (not zero): usable as they are
-        return DacCodec(spec, shared(("dac", model, seed), lambda: DacModel(config(model))), random_weights=True)
-    ckpt = spec.checkpoint
-    loaded = load_pretrained(
-        lambda: DacModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
-    )
-    return DacCodec(spec, loaded, random_weights=False)
-
-
-ENTRIES = [
-    CodecEntry(_spec(model, k), "kodek.codecs.dac:build", ("torch", "transformers"))
-    for model, info in MODELS.items()
-    for k in info["variants"]
-]
+ENTRIES = DacCodec.entries(_spec(model, k) for model, info in MODELS.items() for k in info["variants"])

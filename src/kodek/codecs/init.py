@@ -30,32 +30,45 @@ def calibration_audio(sample_rate: int, seconds: float = 4.0, seed: int = 0) -> 
     return (0.7 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-def seed_residual_codebooks(
-    vectors: Any,
-    sizes: Sequence[int],
-    assign: Callable[[int, Any], None],
-    *,
-    seed: int = 0,
-    noise: float = 0.05,
-) -> None:
-    """Fill residual codebooks from data.
+def seed_residual_codebooks(vectors: Any, codebooks: Sequence[Any], *, seed: int = 0, noise: float = 0.05) -> None:
+    """Fill the residual codebooks ``codebooks`` (upstream VQ codebook modules) from data.
 
-    ``vectors`` is ``[N, D]`` (torch), the inputs of the first quantiser stage;
-    ``assign(i, embed)`` stores ``embed`` (``[sizes[i], D]``) as codebook ``i``.
-    Each stage samples its entries from the current residual, then the residual
-    is updated with the nearest entry, as the residual quantiser itself does.
+    ``vectors`` is ``[N, D]`` (torch), the inputs of the first quantiser stage. Each stage samples
+    its entries from the current residual, then the residual is updated with the nearest entry, as
+    the residual quantiser itself does.
     """
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     residual = vectors.detach().float().reshape(-1, vectors.shape[-1])
-    for stage, size in enumerate(sizes):
+    for codebook in codebooks:
+        size = _entries(codebook)
         pick = torch.randint(len(residual), (size,), generator=generator)
         scale = residual.std() * noise
         embed = residual[pick] + scale * torch.randn(size, residual.shape[1], generator=generator)
-        assign(stage, embed)
+        _store(codebook, embed)
         nearest = torch.cdist(residual, embed).argmin(dim=1)
         residual = residual - embed[nearest]
+
+
+def _entries(codebook: Any) -> int:
+    buffers = dict(codebook.named_buffers(recurse=False))
+    return len(buffers["embed"] if "embed" in buffers else buffers["embed_sum"])
+
+
+def _store(codebook: Any, embed: Any) -> None:
+    """Write ``embed`` into a codebook whatever its upstream layout: EMA sums (``embed``/``embed_avg``, or
+    Mimi's ``embed_sum`` over ``cluster_usage``), a k-means ``inited`` flag, a cached ``_embed``."""
+    buffers = dict(codebook.named_buffers(recurse=False))
+    for name in ("embed", "embed_avg", "embed_sum"):
+        if name in buffers:
+            buffers[name].copy_(embed)
+    if "cluster_usage" in buffers:
+        buffers["cluster_usage"].fill_(1.0)
+    if "inited" in buffers:
+        buffers["inited"].fill_(1.0)  # never k-means-initialise inside a forward (minutes on a CPU)
+    if hasattr(codebook, "_embed"):
+        codebook._embed = None  # Mimi's cached centroids
 
 
 _SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()

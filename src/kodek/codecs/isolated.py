@@ -249,6 +249,9 @@ class IsolatedCodec:
     def num_parameters(self) -> int:
         return int(self.facts["num_parameters"])
 
+    def save_artefacts(self, out: Path) -> None:
+        """Nothing beyond the codes: the worker's model is named by its spec and checkpoint."""
+
     def describe(self) -> dict[str, Any]:
         """The worker codec's facts plus the environment it ran in."""
         from kodek.envs import record

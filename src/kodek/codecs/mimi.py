@@ -8,7 +8,8 @@ zero-padded to a whole frame (1920 samples), a padded batch gives the same
 latents as one-by-one encoding; kodek passes no padding mask (transformers' mask
 breaks that equality). The quantiser computes distances in float32 whatever the
 model's dtype, so deep residual stages (where residuals are tiny) can still flip
-at near-ties; with float64 distances the codes are identical.
+at near-ties: Mimi is encoded one utterance at a time (with float64 distances
+the codes of a padded batch are identical, which the tests check).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.init import calibration_audio, seed_residual_codebooks
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 # Commit pinned by several public projects' code and docs (an exact-string search of public GitHub code finds it
@@ -38,7 +38,6 @@ def _spec(codebooks: int) -> CodecSpec:
         codebook_size=2048,
         checkpoint=CHECKPOINT,
         license="cc-by-4.0",
-        install_extra="codecs",
         description=f"Mimi with {codebooks} codebooks (1 semantic + {codebooks - 1} acoustic), "
         f"{12.5 * codebooks * 11 / 1000:.2f} kbps, transformers MimiModel.",
         options={"num_quantizers": codebooks},
@@ -47,64 +46,39 @@ def _spec(codebooks: int) -> CodecSpec:
 
 class MimiCodec(TorchCodec):
     hop_length = HOP
-    batch_invariant = True
+    # Causal, but the quantiser's float32 distances flip codes at near-ties whatever the model's dtype:
+    # never claimed exact, so Mimi is encoded one utterance at a time.
+    padding_exact = False
 
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
-        self.num_quantizers = int(spec.options["num_quantizers"])
+    def _encode(self, batch, lengths: np.ndarray):
+        return self.model.encode(batch, num_quantizers=int(self.spec.options["num_quantizers"])).audio_codes
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
+        return self.model.decode(codes).audio_values
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
+        from transformers import MimiConfig, MimiModel
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :], num_quantizers=self.num_quantizers)
-        return codes.audio_codes.cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)
+        model = MimiModel(MimiConfig()).eval()  # the default config is kyutai/mimi's architecture
+        wave = torch.from_numpy(calibration_audio(24_000, 8.0, seed=seed))[None, None]
+        with torch.no_grad():
+            latents = model.encoder(wave).latents  # [1, hidden, F]
+            for rvq in (
+                model.quantizer.semantic_residual_vector_quantizer,
+                model.quantizer.acoustic_residual_vector_quantizer,
+            ):
+                projected = rvq.input_proj(latents) if rvq.input_proj is not None else latents
+                seed_residual_codebooks(projected[0].T, [layer.codebook for layer in rvq.layers], seed=seed)
+        return model
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        from transformers import MimiModel
 
-        with torch.inference_mode():
-            waves = self.model.decode(self.tensor(codes, torch.long)).audio_values[:, 0]
-        return waves.float().cpu().numpy(), np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
-
-
-def _random_model(seed: int):
-    import torch
-    from transformers import MimiConfig, MimiModel
-
-    torch.manual_seed(seed)
-    model = MimiModel(MimiConfig()).eval()  # the default config is kyutai/mimi's architecture
-    wave = torch.from_numpy(calibration_audio(24_000, 8.0, seed=seed))[None, None]
-    with torch.no_grad():
-        latents = model.encoder(wave).latents  # [1, hidden, F]
-        for rvq in (
-            model.quantizer.semantic_residual_vector_quantizer,
-            model.quantizer.acoustic_residual_vector_quantizer,
-        ):
-            projected = rvq.input_proj(latents) if rvq.input_proj is not None else latents
-            codebooks = [layer.codebook for layer in rvq.layers]
-
-            def assign(stage: int, embed, codebooks=codebooks) -> None:
-                codebooks[stage].embed_sum.copy_(embed)
-                codebooks[stage].cluster_usage.fill_(1.0)
-                codebooks[stage]._embed = None  # the cached centroids
-
-            sizes = [c.codebook_size for c in codebooks]
-            seed_residual_codebooks(projected[0].T, sizes, assign, seed=seed)
-    return model
+        return MimiModel.from_pretrained(spec.checkpoint.repo, revision=spec.checkpoint.revision)
 
 
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> MimiCodec:
-    if random_weights:
-        return MimiCodec(spec, shared(("mimi", seed), lambda: _random_model(seed)), random_weights=True)
-    from transformers import MimiModel
-
-    ckpt = spec.checkpoint
-    model = load_pretrained(
-        lambda: MimiModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
-    )
-    return MimiCodec(spec, model, random_weights=False)
-
-
-ENTRIES = [CodecEntry(_spec(k), "kodek.codecs.mimi:build", ("torch", "transformers")) for k in (8, 16, 32)]
+ENTRIES = MimiCodec.entries(_spec(k) for k in (8, 16, 32))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import CodecBase
-from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import CodecSpec
 
 IDENTITY = CodecSpec(
@@ -37,9 +36,5 @@ class IdentityCodec(CodecBase):
         return waves, self.sample_lengths(frame_lengths)
 
 
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> IdentityCodec:
-    # No weights: random_weights changes nothing, and is recorded as given.
-    return IdentityCodec(spec, random_weights=random_weights)
-
-
-ENTRIES = [CodecEntry(IDENTITY, "kodek.codecs.reference:build")]
+# No weights: random_weights changes nothing, and is recorded as given.
+ENTRIES = IdentityCodec.entries([IDENTITY])

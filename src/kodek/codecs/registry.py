@@ -1,26 +1,34 @@
-"""The codec registry: static specs, lazy factories, third-party entry points.
+"""The codec registry: static specs, lazy factories, all registered through entry points.
 
-Built-in family modules are light to import (no torch at module level) and each
-exposes ``ENTRIES``. Third-party packages register through the entry-point group
-``kodek.codecs``: the entry point resolves to an iterable of :class:`CodecEntry`
-or to a callable returning one. That is how a new codec is submitted.
+Every codec family, kodek's own included, registers through the entry-point group
+``kodek.codecs`` (``[project.entry-points."kodek.codecs"]`` in pyproject.toml): the entry
+point resolves to a family module exposing ``ENTRIES`` (and optionally ``resolve``, for ids
+made on first use), to an iterable of :class:`CodecEntry`, or to a callable returning one.
+Family modules are light to import (no torch at module level). Adding a family is one
+module plus one entry-point line; the entry points are read from the install metadata, so
+after adding one, reinstall kodek (``pip install -e .``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from kodek.codecs.base import (
     Codec,
+    CodecError,
+    CodecSettings,
     MissingExtraError,
     UnknownCodecError,
     UnsupportedCodecError,
@@ -28,43 +36,36 @@ from kodek.codecs.base import (
 from kodek.codecs.spec import CodecSpec
 
 ENTRY_POINT_GROUP = "kodek.codecs"
+DISTRIBUTION = "kodek"
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
-BUILTIN_FAMILIES: tuple[str, ...] = (
-    "kodek.codecs.reference",
-    "kodek.codecs.classic",
-    "kodek.codecs.encodec",
-    "kodek.codecs.dac",
-    "kodek.codecs.mimi",
-    "kodek.codecs.xcodec",
-    "kodek.codecs.wavtokenizer",
-    "kodek.codecs.speechtokenizer",
-    "kodek.codecs.snac",
-    "kodek.codecs.soundstream",
-    "kodek.codecs.lyra",
-    "kodek.codecs.ssl",
-    "kodek.codecs.xcodec2",
-    "kodek.codecs.bigcodec",
-    "kodek.codecs.semanticodec",
-    "kodek.codecs.unsupported",
-)
+Factory = Callable[[CodecSpec, CodecSettings], Codec]
 
 
 @dataclass(frozen=True)
 class CodecEntry:
     """A registered codec: its spec and how to build it.
 
-    ``factory`` is ``"module:callable"``, imported only when the codec is built;
-    the callable takes ``(spec, *, random_weights: bool, seed: int)``.
-    ``requires`` lists importable module names the factory needs. ``env`` names the isolated
-    environment (``kodek.envs``) the codec runs in, if it does not run in kodek's own.
+    ``factory`` takes ``(spec, settings: CodecSettings)``; a third-party package may give it as
+    ``"module:callable"`` (imported only when the codec is built). ``requires`` lists importable
+    module names the factory needs. ``env`` names the isolated environment (``kodek.envs``) the codec
+    runs in, if it does not run in kodek's own.
     """
 
     spec: CodecSpec
-    factory: str
+    factory: Factory | str
     requires: tuple[str, ...] = ()
-    source: str = "kodek"  # "kodek" or the distribution that registered it
+    source: str = DISTRIBUTION  # "kodek" or the distribution that registered it
     env: str | None = None
+
+    @property
+    def factory_name(self) -> str:
+        if isinstance(self.factory, str):
+            return self.factory
+        owner = getattr(self.factory, "__self__", None)  # a family class's ``build``
+        if isinstance(owner, type):
+            return f"{owner.__module__}:{owner.__qualname__}.{self.factory.__name__}"
+        return f"{self.factory.__module__}:{self.factory.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,9 @@ class Availability:
     env: str | None = None  # the isolated environment the codec runs in, if any
 
     @property
-    def runnable(self) -> bool:
-        """Can run here with some weights (real, or random for tests)."""
-        return self.status in ("available", "needs-weights")
-
-    @property
     def runs_somewhere(self) -> bool:
         """Runnable here, or once its isolated environment is built (``kodek env build``)."""
-        return self.runnable or self.status == "needs-env"
+        return self.status in ("available", "needs-weights", "needs-env")
 
 
 @dataclass
@@ -112,32 +108,35 @@ class Registry:
                 f"unknown codec id {codec_id!r}{hint} (`kodek codecs list` shows them all)"
             ) from None
 
-    def specs(self) -> list[CodecSpec]:
-        return [entry.spec for entry in self.entries.values()]
-
 
 _REGISTRY: Registry | None = None
 
 
 def registry() -> Registry:
-    """The process-wide registry: built-in families, then entry points."""
+    """The process-wide registry: every entry point of the ``kodek.codecs`` group, kodek's own first."""
     global _REGISTRY
     if _REGISTRY is None:
         reg = Registry()
-        for name in BUILTIN_FAMILIES:
-            module = importlib.import_module(name)
-            for entry in module.ENTRIES:
-                reg.add(entry)
-            if hasattr(module, "resolve"):
-                reg.resolvers.append(module.resolve)
-        _load_entry_points(reg)
+        # kodek's own first, then plugins by distribution, each by entry-point name (installers sort them so)
+        points = sorted(_entry_points(), key=lambda p: (_dist(p) != DISTRIBUTION, _dist(p), p.name))
+        for point in points:
+            try:
+                _register(reg, point.load(), _dist(point))
+            except Exception as error:
+                if _dist(point) == DISTRIBUTION:
+                    raise  # a broken built-in family is a bug, never a silent gap
+                reg.load_errors.append(f"entry point {point.name} ({_dist(point)}): {error}")
         _REGISTRY = reg
     return _REGISTRY
 
 
 def builtin_entries() -> list[CodecEntry]:
     """kodek's own codecs only, never third-party entry points (for the leaderboard, which runs no submitted code)."""
-    return [entry for name in BUILTIN_FAMILIES for entry in importlib.import_module(name).ENTRIES]
+    reg = Registry()
+    for point in _entry_points():
+        if _dist(point) == DISTRIBUTION:
+            _register(reg, point.load(), DISTRIBUTION)
+    return list(reg.entries.values())
 
 
 def reset_registry() -> None:
@@ -146,16 +145,31 @@ def reset_registry() -> None:
     _REGISTRY = None
 
 
-def _load_entry_points(reg: Registry) -> None:
-    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = point.dist.name if point.dist else point.value
-        try:
-            loaded: Any = point.load()
-            entries: Iterable[CodecEntry] = loaded() if callable(loaded) else loaded
-            for entry in entries:
-                reg.add(CodecEntry(entry.spec, entry.factory, entry.requires, source=dist, env=entry.env))
-        except Exception as error:
-            reg.load_errors.append(f"entry point {point.name} ({dist}): {error}")
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    if not any(_dist(p) == DISTRIBUTION for p in points):
+        raise CodecError(
+            "kodek's own codecs are not registered: its install metadata has no `kodek.codecs` entry points "
+            "(installed from an older checkout?). Reinstall kodek: `pip install -e .` in the checkout."
+        )
+    return points
+
+
+def _dist(point: importlib.metadata.EntryPoint) -> str:
+    return point.dist.name if point.dist else point.value
+
+
+def _register(reg: Registry, loaded: Any, source: str) -> None:
+    """Add what an entry point resolved to: a family module (``ENTRIES``, optional ``resolve``), an iterable
+    of entries, or a callable returning one."""
+    if isinstance(loaded, ModuleType):
+        entries: Iterable[CodecEntry] = loaded.ENTRIES
+        if hasattr(loaded, "resolve"):
+            reg.resolvers.append(loaded.resolve)
+    else:
+        entries = loaded() if callable(loaded) else loaded
+    for entry in entries:
+        reg.add(dataclasses.replace(entry, source=source))
 
 
 def get_spec(codec_id: str) -> CodecSpec:
@@ -188,22 +202,14 @@ def resolved_revision(repo: str, revision: str) -> str:
     return ref.read_text().strip() if ref.is_file() else revision
 
 
-def kmeans_available(codec_id: str) -> bool:
-    """Whether KODEK_KMEANS names a place for this SSL codec's centroids (a Hub repo id is taken on trust)."""
-    location = os.environ.get("KODEK_KMEANS")
-    if not location:
-        return False
-    path = Path(location)
-    if not path.is_dir():
-        return "/" in location
-    return (path / "kmeans" / codec_id / "centroids.npy").is_file() or (path / codec_id / "centroids.npy").is_file()
-
-
 def missing_modules(entry: CodecEntry) -> list[str]:
     return [name for name in entry.requires if importlib.util.find_spec(name) is None]
 
 
-def availability(entry: CodecEntry) -> Availability:
+def availability(entry: CodecEntry, kmeans: str | None = None) -> Availability:
+    """Whether ``entry`` runs here; ``kmeans`` is where SSL centroids are (default: ``KODEK_KMEANS``)."""
+    from kodek.codecs import centroids
+
     spec = entry.spec
     if spec.unsupported:
         return Availability("unsupported", spec.unsupported)
@@ -217,7 +223,7 @@ def availability(entry: CodecEntry) -> Availability:
     if missing:
         extra = f" (pip install 'kodek[{spec.install_extra}]')" if spec.install_extra else ""
         return Availability("needs-extra", f"missing {', '.join(missing)}{extra}")
-    if spec.kind == "ssl-kmeans" and not kmeans_available(spec.id):
+    if spec.kind == "ssl-kmeans" and not centroids.available(spec.id, kmeans):
         return Availability("needs-kmeans", "no fitted k-means quantiser (kodek kmeans fit, then --kmeans DIR)")
     ckpt = spec.checkpoint
     where = f"in environment {entry.env} (built)" if entry.env else ""
@@ -236,8 +242,10 @@ def availability(entry: CodecEntry) -> Availability:
     return Availability("available", f"runs {where}" if where else "", env=entry.env)
 
 
-def build_codec(codec_id: str, *, random_weights: bool = False, seed: int = 0, device: str = "cpu") -> Codec:
-    """Build a registered codec; real weights from the pinned checkpoint unless ``random_weights``."""
+def build_codec(codec_id: str, settings: CodecSettings | None = None, **fields: Any) -> Codec:
+    """Build a registered codec with ``settings`` (keyword arguments replace its fields, e.g.
+    ``random_weights=True``); real weights from the pinned checkpoint unless ``random_weights``."""
+    settings = dataclasses.replace(settings or CodecSettings(), **fields)
     entry = registry().get(codec_id)
     if entry.spec.unsupported:
         raise UnsupportedCodecError(f"{codec_id}: unsupported here: {entry.spec.unsupported}")
@@ -246,8 +254,12 @@ def build_codec(codec_id: str, *, random_weights: bool = False, seed: int = 0, d
         extra = entry.spec.install_extra
         how = f"pip install 'kodek[{extra}]'" if extra else f"install {', '.join(missing)}"
         raise MissingExtraError(f"{codec_id} needs {', '.join(missing)}: {how}")
-    module_name, _, attr = entry.factory.partition(":")
-    factory: Callable[..., Codec] = getattr(importlib.import_module(module_name), attr)
-    codec = factory(entry.spec, random_weights=random_weights, seed=seed)
-    codec.seed = seed
-    return codec.to(device) if device != "cpu" else codec
+    factory = entry.factory
+    if isinstance(factory, str):
+        module_name, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+    if "random_weights" in inspect.signature(factory).parameters:
+        # The keyword factory of plugins written before CodecSettings: (spec, *, random_weights, seed).
+        codec = factory(entry.spec, random_weights=settings.random_weights, seed=settings.seed)
+        return codec.to(settings.device) if settings.device != "cpu" else codec
+    return factory(entry.spec, settings)

@@ -9,7 +9,7 @@ in time order. Nothing is repeated, so the bitrate from the codes is SNAC's own:
 
 The encoder is non-causal (centred convolutions with biases): the codes of an
 utterance depend on what follows it inside a padded batch, so the pipeline
-encodes SNAC one utterance at a time (``batch_invariant = False``).
+encodes SNAC one utterance at a time (``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.init import calibration_audio
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 # hubertsiuzdak/snac_24khz config.json (SNAC.__init__ keyword arguments).
@@ -49,7 +48,6 @@ SPEC = CodecSpec(
     codebook_size=4096,
     checkpoint=Checkpoint("hubertsiuzdak/snac_24khz", "main", loader="snac", note="no pinned commit found offline"),
     license="mit",
-    install_extra="snac",
     description="SNAC 24 kHz speech: 3 levels (12/23/47 Hz) x 4096, laid out as 7 codes per 85 ms frame.",
 )
 
@@ -77,27 +75,32 @@ def from_frames(codes: np.ndarray) -> list[np.ndarray]:
 
 class SnacCodec(TorchCodec):
     hop_length = GROUP
-    batch_invariant = False
+    requires = ("torch", "snac")
+    install_extra = "snac"
 
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
+    def _encode(self, batch, lengths: np.ndarray):
+        return to_frames([level.cpu().numpy() for level in self.model.encode(batch)])
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
         import torch
 
-        with torch.inference_mode():
-            levels = self.model.encode(self.tensor(waves)[:, None, :])
-        codes = to_frames([level.cpu().numpy().astype(np.int64) for level in levels])
-        return codes, self.frame_lengths(lengths)
+        return self.model.decode([self.tensor(level, torch.long) for level in from_frames(codes.cpu().numpy())])
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
+        from snac import SNAC
 
-        levels = [self.tensor(level, torch.long) for level in from_frames(codes)]
-        with torch.inference_mode():
-            waves = self.model.decode(levels)[:, 0]
-        return waves.float().cpu().numpy(), self.sample_lengths(frame_lengths)
+        torch.manual_seed(seed)
+        model = SNAC(**CONFIG_24KHZ).eval()
+        _seed_codebooks(model, seed)
+        return model
+
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        from snac import SNAC
+
+        return SNAC.from_pretrained(spec.checkpoint.repo, revision=spec.checkpoint.revision)
 
 
 def _seed_codebooks(model, seed: int) -> None:
@@ -119,21 +122,4 @@ def _seed_codebooks(model, seed: int) -> None:
             residual = residual - quantized
 
 
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SnacCodec:
-    from snac import SNAC
-
-    if random_weights:
-        import torch
-
-        torch.manual_seed(seed)
-        model = SNAC(**CONFIG_24KHZ).eval()
-        _seed_codebooks(model, seed)
-        return SnacCodec(spec, model, random_weights=True)
-    ckpt = spec.checkpoint
-    model = load_pretrained(
-        lambda: SNAC.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
-    )
-    return SnacCodec(spec, model, random_weights=False)
-
-
-ENTRIES = [CodecEntry(SPEC, "kodek.codecs.snac:build", ("torch", "snac"))]
+ENTRIES = SnacCodec.entries([SPEC])

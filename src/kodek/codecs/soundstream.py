@@ -11,7 +11,7 @@ Google's model.
 The ``espnet`` package is installed without its dependencies (it pins many
 unrelated ones); the SoundStream generator needs only einops, humanfriendly,
 librosa, torch-complex and typeguard (the ``soundstream`` extra). The encoder is
-non-causal, so utterances are encoded one at a time (``batch_invariant = False``).
+non-causal, so utterances are encoded one at a time (``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from kodek.codecs.base import TorchCodec, WeightsUnavailableError
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.init import calibration_audio, seed_residual_codebooks
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 CHECKPOINT = Checkpoint(
@@ -76,7 +75,6 @@ def _spec(kbps: int) -> CodecSpec:
         codebook_size=1024,
         checkpoint=CHECKPOINT,
         license="cc-by-4.0",
-        install_extra="soundstream",
         description=f"SoundStream (ESPnet re-implementation, AMUSE data) 16 kHz at {kbps} kbps ({stages} RVQ stages).",
         options={"bandwidth": kbps},
     )
@@ -84,26 +82,48 @@ def _spec(kbps: int) -> CodecSpec:
 
 class SoundStreamCodec(TorchCodec):
     hop_length = 320
-    batch_invariant = False  # non-causal convolutions see past the end of a padded item
+    requires = ("torch", "espnet2", "einops", "librosa", "typeguard")
+    install_extra = "soundstream"
 
-    def __init__(self, spec: CodecSpec, generator, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = generator.eval()
-        self.bandwidth = float(spec.options["bandwidth"])
+    def _encode(self, batch, lengths: np.ndarray):
+        codes = self.model.encode(batch, target_bw=float(self.spec.options["bandwidth"]))  # [K, B, F]
+        return codes.permute(1, 0, 2)
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
+        return self.model.decode(codes.permute(1, 0, 2))
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :], target_bw=self.bandwidth)  # [K, B, F]
-        return codes.permute(1, 0, 2).cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)
+        generator = _generator(GENERATOR, 16_000).eval()
+        wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
+        with torch.no_grad():
+            vectors = generator.encoder(wave)[0].T  # [F, hidden_dim]
+            layers = generator.quantizer.vq.layers
+            seed_residual_codebooks(vectors, [layer._codebook for layer in layers], seed=seed)
+        return generator
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        """Build the generator from the checkpoint's own config.yaml and load its weights."""
         import torch
+        import yaml
+        from huggingface_hub import HfApi, hf_hub_download
 
-        with torch.inference_mode():
-            waves = self.model.decode(self.tensor(codes, torch.long).permute(1, 0, 2))[:, 0]
-        return waves.float().cpu().numpy(), self.sample_lengths(frame_lengths)
+        ckpt = spec.checkpoint
+        files = HfApi().list_repo_files(ckpt.repo, revision=ckpt.revision)
+        config = next((f for f in files if PurePosixPath(f).name == "config.yaml" and f.startswith("exp")), None)
+        weights = next((f for f in files if f.endswith(".pth") and f.startswith("exp")), None)
+        if config is None or weights is None:
+            raise WeightsUnavailableError(f"{spec.id}: no exp*/config.yaml + *.pth in {ckpt.repo}@{ckpt.revision}")
+        with open(hf_hub_download(ckpt.repo, config, revision=ckpt.revision), encoding="utf-8") as handle:
+            codec_conf = yaml.safe_load(handle)["codec_conf"]
+        generator = _generator(codec_conf["generator_params"], codec_conf["sampling_rate"])
+        state = torch.load(hf_hub_download(ckpt.repo, weights, revision=ckpt.revision), map_location="cpu")
+        generator.load_state_dict({k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)})
+        return generator
 
 
 def _generator(params: dict, sample_rate: int):
@@ -112,57 +132,4 @@ def _generator(params: dict, sample_rate: int):
     return SoundStreamGenerator(sample_rate=sample_rate, **params)
 
 
-def _random_generator(seed: int):
-    import torch
-
-    torch.manual_seed(seed)
-    generator = _generator(GENERATOR, 16_000).eval()
-    layers = generator.quantizer.vq.layers
-    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
-    with torch.no_grad():
-        vectors = generator.encoder(wave)[0].T  # [F, hidden_dim]
-
-        def assign(stage: int, embed) -> None:
-            codebook = layers[stage]._codebook
-            codebook.embed.copy_(embed)
-            codebook.embed_avg.copy_(embed)
-            codebook.inited.fill_(1.0)  # never k-means-initialise inside a forward
-
-        seed_residual_codebooks(vectors, [GENERATOR["quantizer_bins"]] * len(layers), assign, seed=seed)
-    return generator
-
-
-def _pretrained_generator(spec: CodecSpec):
-    """Build the generator from the checkpoint's own config.yaml and load its weights."""
-    import torch
-    import yaml
-    from huggingface_hub import HfApi, hf_hub_download
-
-    ckpt = spec.checkpoint
-    files = HfApi().list_repo_files(ckpt.repo, revision=ckpt.revision)
-    config = next((f for f in files if PurePosixPath(f).name == "config.yaml" and f.startswith("exp")), None)
-    weights = next((f for f in files if f.endswith(".pth") and f.startswith("exp")), None)
-    if config is None or weights is None:
-        raise WeightsUnavailableError(f"{spec.id}: no exp*/config.yaml + *.pth in {ckpt.repo}@{ckpt.revision}")
-    with open(hf_hub_download(ckpt.repo, config, revision=ckpt.revision), encoding="utf-8") as handle:
-        codec_conf = yaml.safe_load(handle)["codec_conf"]
-    generator = _generator(codec_conf["generator_params"], codec_conf["sampling_rate"])
-    state = torch.load(hf_hub_download(ckpt.repo, weights, revision=ckpt.revision), map_location="cpu")
-    generator.load_state_dict({k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)})
-    return generator
-
-
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SoundStreamCodec:
-    if random_weights:
-        return SoundStreamCodec(
-            spec, shared(("soundstream", seed), lambda: _random_generator(seed)), random_weights=True
-        )
-    ckpt = spec.checkpoint
-    generator = load_pretrained(lambda: _pretrained_generator(spec), spec.id, ckpt.repo, ckpt.revision)
-    return SoundStreamCodec(spec, generator, random_weights=False)
-
-
-ENTRIES = [
-    CodecEntry(_spec(kbps), "kodek.codecs.soundstream:build", ("torch", "espnet2", "einops", "librosa", "typeguard"))
-    for kbps in (2, 4, 8, 16)
-]
+ENTRIES = SoundStreamCodec.entries(_spec(kbps) for kbps in (2, 4, 8, 16))

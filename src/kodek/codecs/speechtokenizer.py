@@ -9,7 +9,7 @@ The ``speechtokenizer`` package declares torchaudio and its ``__init__`` imports
 the trainer (which needs it); its model does not. kodek installs it without
 dependencies and imports ``speechtokenizer.model`` with the package ``__init__``
 bypassed. Its encoder has a bidirectional LSTM, so utterances are encoded one at
-a time (``batch_invariant = False``).
+a time (``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import types
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.init import calibration_audio, seed_residual_codebooks
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 # Commit pinned by several public projects (exact-string search of public GitHub code: a checkpoint prefetch script
@@ -61,7 +60,6 @@ def _spec(codebooks: int) -> CodecSpec:
         codebook_size=1024,
         checkpoint=CHECKPOINT,
         license="apache-2.0",
-        install_extra="speechtokenizer",
         description="SpeechTokenizer, RVQ-1 only (the HuBERT-distilled semantic stage, 0.5 kbps)"
         if codebooks == 1
         else "SpeechTokenizer, all 8 RVQ stages (4 kbps)",
@@ -86,69 +84,40 @@ def model_class():
 
 class SpeechTokenizerCodec(TorchCodec):
     hop_length = 320
-    batch_invariant = False
+    requires = ("torch", "speechtokenizer")
+    install_extra = "speechtokenizer"
 
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
-        self.n_q = int(spec.options["n_q"])
+    def _encode(self, batch, lengths: np.ndarray):
+        return self.model.encode(batch, n_q=int(self.spec.options["n_q"])).permute(1, 0, 2)  # [K, B, F] -> [B, K, F]
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
+        return self.model.decode(codes.permute(1, 0, 2))
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :], n_q=self.n_q)  # [K, B, F]
-        return codes.permute(1, 0, 2).cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)
+        model = model_class()(CONFIG).eval()
+        wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
+        with torch.no_grad():
+            vectors = model.encoder(wave)[0].T  # [F, dimension]
+            seed_residual_codebooks(vectors, [layer._codebook for layer in model.quantizer.vq.layers], seed=seed)
+        return model
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        import json
+
         import torch
+        from huggingface_hub import hf_hub_download
 
-        with torch.inference_mode():
-            waves = self.model.decode(self.tensor(codes, torch.long).permute(1, 0, 2))[:, 0]
-        return waves.float().cpu().numpy(), np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
-
-
-def _random_model(seed: int):
-    import torch
-
-    torch.manual_seed(seed)
-    model = model_class()(CONFIG).eval()
-    layers = model.quantizer.vq.layers
-    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
-    with torch.no_grad():
-        vectors = model.encoder(wave)[0].T  # [F, dimension]
-
-        def assign(stage: int, embed) -> None:
-            codebook = layers[stage]._codebook
-            codebook.embed.copy_(embed)
-            codebook.embed_avg.copy_(embed)
-            codebook.inited.fill_(1.0)  # never k-means-initialise inside a forward (minutes on a CPU)
-
-        seed_residual_codebooks(vectors, [CONFIG["codebook_size"]] * len(layers), assign, seed=seed)
-    return model
+        config_path = hf_hub_download(CHECKPOINT.repo, CONFIG_FILE, revision=CHECKPOINT.revision)
+        weights_path = hf_hub_download(CHECKPOINT.repo, WEIGHTS_FILE, revision=CHECKPOINT.revision)
+        with open(config_path, encoding="utf-8") as handle:
+            model = model_class()(json.load(handle))
+        model.load_state_dict(torch.load(weights_path, map_location="cpu"))
+        return model
 
 
-def _pretrained_model():
-    import json
-
-    import torch
-    from huggingface_hub import hf_hub_download
-
-    config_path = hf_hub_download(CHECKPOINT.repo, CONFIG_FILE, revision=CHECKPOINT.revision)
-    weights_path = hf_hub_download(CHECKPOINT.repo, WEIGHTS_FILE, revision=CHECKPOINT.revision)
-    with open(config_path, encoding="utf-8") as handle:
-        model = model_class()(json.load(handle))
-    model.load_state_dict(torch.load(weights_path, map_location="cpu"))
-    return model
-
-
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SpeechTokenizerCodec:
-    if random_weights:
-        return SpeechTokenizerCodec(
-            spec, shared(("speechtokenizer", seed), lambda: _random_model(seed)), random_weights=True
-        )
-    model = load_pretrained(_pretrained_model, spec.id, CHECKPOINT.repo, CHECKPOINT.revision)
-    return SpeechTokenizerCodec(spec, model, random_weights=False)
-
-
-ENTRIES = [CodecEntry(_spec(k), "kodek.codecs.speechtokenizer:build", ("torch", "speechtokenizer")) for k in (8, 1)]
+ENTRIES = SpeechTokenizerCodec.entries(_spec(k) for k in (8, 1))

@@ -12,9 +12,10 @@ Layers, one line each of why:
   WavLM L6 (its phonetic layers sit lower than HuBERT's);
 - large models (24 layers): XLS-R 300M L12 and w2v-BERT 2.0 L12, the middle of the stack.
 
-The fitted centroids are found through ``KODEK_KMEANS`` (a folder or a Hub dataset
-repo holding ``kmeans/<codec_id>/centroids.npy``, see :mod:`kodek.kmeans`);
-``kodek tokenize --kmeans`` sets it, and the token folder keeps a copy.
+The fitted centroids are found where the codec settings' ``kmeans`` point (``kodek tokenize
+--kmeans``: a folder or a Hub dataset repo holding ``kmeans/<codec_id>/centroids.npy``, see
+:mod:`kodek.codecs.centroids`), else through ``KODEK_KMEANS`` if the user set it; the token
+folder keeps a copy.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kodek.codecs.base import TorchCodec
+from kodek.codecs import centroids
+from kodek.codecs.base import CodecError, CodecSettings, TorchCodec
 from kodek.codecs.init import load_pretrained
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
@@ -149,7 +152,6 @@ def _spec(model: SslModel, k: int, layer: int | None = None) -> CodecSpec:
         codebook_size=k,
         checkpoint=model.checkpoint,
         license=model.license,
-        install_extra="ssl",
         has_decoder=False,
         description=f"{model.name} layer {layer} features, k-means K={k} fitted on Polish BIGOS-v2 train "
         f"({model.note}).",
@@ -191,7 +193,7 @@ class SslFeatures:
             self.fbank = SeamlessM4TFeatureExtractor()  # 80 mel bins, stride 2: its default config is w2v-BERT's
 
     @property
-    def batch_invariant(self) -> bool:
+    def padding_exact(self) -> bool:
         # Group norm over time (base wav2vec 2.0 / HuBERT / WavLM) sees the padding; layer-norm models
         # with an attention mask and w2v-BERT (masked fbank frames) do not.
         return getattr(self.network.config, "feat_extract_norm", "layer") == "layer"
@@ -233,8 +235,6 @@ class SslFeatures:
             hidden = self.network(**kwargs, output_hidden_states=True).hidden_states[self.model.layer]
         hidden = hidden.float().cpu().numpy()
         if not np.isfinite(hidden).all():
-            from kodek.codecs.base import CodecError
-
             raise CodecError(f"{self.model.name}: non-finite features (input too short or silent?)")
         # Convolution and fbank framing give floor-based counts: the frames of an item past its last
         # valid one are its last valid frame repeated, never frames computed over padding.
@@ -253,6 +253,8 @@ def _fit_frames(features: np.ndarray, frames: int) -> np.ndarray:
 
 class SslKmeansCodec(TorchCodec):
     hop_length = HOP
+    requires = ("torch", "transformers", "sklearn")
+    install_extra = "ssl"
 
     def __init__(
         self,
@@ -260,51 +262,49 @@ class SslKmeansCodec(TorchCodec):
         features: SslFeatures,
         centroids: np.ndarray,
         artefact: dict[str, Any],
-        *,
-        random_weights: bool,
+        settings: CodecSettings | None = None,
+        **fields: Any,
     ) -> None:
-        super().__init__(spec, random_weights=random_weights)
+        super().__init__(spec, features.network, settings, **fields)
         self.features = features
-        self.model = features.network
         self.centroids = centroids.astype(np.float32)
         self.artefact = artefact  # where the centroids came from: path/repo, sha256, fit metadata
 
+    @classmethod
+    def build(cls, spec: CodecSpec, settings: CodecSettings) -> SslKmeansCodec:
+        model = MODELS[spec.options["model"]]
+        found, artefact = centroids.find_centroids(
+            spec.id, settings.kmeans, random_weights=settings.random_weights, seed=settings.seed
+        )
+        network = build_model(model, random_weights=settings.random_weights, seed=settings.seed)
+        features = SslFeatures(model, network, layer=int(spec.options["layer"]))
+        return cls(spec, features, found, artefact, settings).placed()
+
     @property
-    def batch_invariant(self) -> bool:
-        return self.features.batch_invariant
+    def padding_exact(self) -> bool:  # type: ignore[override]
+        return self.features.padding_exact
 
     def to(self, device: str, dtype: Any = None) -> SslKmeansCodec:
         super().to(device, dtype)
-        self.features.device, self.features.dtype = device, dtype
+        self.features.device, self.features.dtype = device, self.dtype
         return self
 
     def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from kodek.kmeans import assign
-
         items = self.features(waves, lengths)
         frames = np.array([len(f) for f in items], dtype=np.int64)
         codes = np.zeros((len(items), 1, int(frames.max(initial=0))), dtype=np.int64)
         for row, feats in zip(codes, items, strict=True):
-            row[0, : len(feats)] = assign(feats, self.centroids)
+            row[0, : len(feats)] = centroids.assign(feats, self.centroids)
         return codes, frames
 
     def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from kodek.codecs.base import CodecError
-
         raise CodecError(f"{self.spec.id}: an SSL tokenizer has no decoder (reconstruction is not applicable)")
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kmeans": self.artefact}
 
-
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> SslKmeansCodec:
-    from kodek.kmeans import find_centroids
-
-    model = MODELS[spec.options["model"]]
-    centroids, artefact = find_centroids(spec.id, random_weights=random_weights, seed=seed)
-    network = build_model(model, random_weights=random_weights, seed=seed)
-    features = SslFeatures(model, network, layer=int(spec.options["layer"]))
-    return SslKmeansCodec(spec, features, centroids, artefact, random_weights=random_weights)
+    def save_artefacts(self, out: Path) -> None:
+        centroids.copy_artefact(self.artefact, self.spec.id, out)
 
 
 def resolve(codec_id: str) -> CodecEntry | None:
@@ -312,13 +312,9 @@ def resolve(codec_id: str) -> CodecEntry | None:
     match = ID.match(codec_id)
     if not match or match["model"] not in MODELS:
         return None
-    spec = _spec(MODELS[match["model"]], int(match["k"]), int(match["layer"]))
-    return CodecEntry(spec, "kodek.codecs.ssl:build", REQUIRES)
+    return SslKmeansCodec.entries([_spec(MODELS[match["model"]], int(match["k"]), int(match["layer"]))])[0]
 
 
-REQUIRES = ("torch", "transformers", "sklearn")
-ENTRIES = [
-    CodecEntry(_spec(model, k), "kodek.codecs.ssl:build", REQUIRES)
-    for model in MODELS.values()
-    for k in (500, *[k for k in KS.get(model.name, ()) if k != 500])
-]
+ENTRIES = SslKmeansCodec.entries(
+    _spec(model, k) for model in MODELS.values() for k in (500, *[k for k in KS.get(model.name, ()) if k != 500])
+)

@@ -8,6 +8,7 @@ against the packages on the Python package index.
 
 from __future__ import annotations
 
+from kodek.codecs.base import CodecSettings, UnsupportedCodecError
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
@@ -26,6 +27,11 @@ STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
     f"with kodek's torch; {TORCHAUDIO}"
 )
+
+
+def refuse(spec: CodecSpec, settings: CodecSettings):
+    """The factory of a system kodek cannot run: says why."""
+    raise UnsupportedCodecError(f"{spec.id}: {spec.unsupported}")
 
 
 def _funcodec(codebooks: int) -> CodecSpec:
@@ -48,7 +54,7 @@ def _funcodec(codebooks: int) -> CodecSpec:
 
 
 ENTRIES = [
-    *(CodecEntry(_funcodec(k), "kodek.codecs.unsupported:refuse") for k in (16, 32)),
+    *(CodecEntry(_funcodec(k), refuse) for k in (16, 32)),
     *(
         CodecEntry(
             CodecSpec(
@@ -65,14 +71,8 @@ ENTRIES = [
                 unsupported=STABLE_CODEC_REASON,
                 options={"preset": f"{count}x{size}"},
             ),
-            "kodek.codecs.unsupported:refuse",
+            refuse,
         )
         for label, count, size in (("400bps", 1, 46_656), ("700bps", 2, 15_625))
     ),
 ]
-
-
-def refuse(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0):
-    from kodek.codecs.base import UnsupportedCodecError
-
-    raise UnsupportedCodecError(f"{spec.id}: {spec.unsupported}")

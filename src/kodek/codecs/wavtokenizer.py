@@ -8,7 +8,7 @@ Lightning checkpoint (``novateur/WavTokenizer-large-speech-75token``); kodek
 registers it for the record and says why it cannot run. Random-weight builds
 take transformers' default config, which is the 40 tokens/s architecture; the
 single codebook starts at zero and is seeded from data. The SEANet encoder is
-non-causal, so utterances are encoded one at a time (``batch_invariant = False``).
+non-causal, so utterances are encoded one at a time (``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks
+from kodek.codecs.init import calibration_audio, seed_residual_codebooks
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
+from kodek.codecs.unsupported import refuse
 
 SPEC_40 = CodecSpec(
     id="wavtokenizer-40tps",
@@ -34,7 +35,6 @@ SPEC_40 = CodecSpec(
         note="transformers conversion of novateur/WavTokenizer-large-unify-40token",
     ),
     license="mit",
-    install_extra="codecs",
     description="WavTokenizer large (unified domains), 40 tokens/s x 4096 entries = 0.48 kbps, transformers.",
 )
 SPEC_75 = CodecSpec(
@@ -55,60 +55,31 @@ SPEC_75 = CodecSpec(
 
 class WavTokenizerCodec(TorchCodec):
     hop_length = 600
-    batch_invariant = False
 
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
+    def _encode(self, batch, lengths: np.ndarray):
+        return self.model.encode(batch).audio_codes
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
+        return self.model.decode(codes).audio_values
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
+        from transformers import WavTokenizerConfig, WavTokenizerModel
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :]).audio_codes
-        return codes.cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)
+        model = WavTokenizerModel(WavTokenizerConfig()).eval()
+        wave = torch.from_numpy(calibration_audio(24_000, 8.0, seed=seed))[None, None]
+        with torch.no_grad():
+            vectors = model.encoder_model.encoder(wave)[0].T  # [F, D]
+            seed_residual_codebooks(vectors, [model.encoder_model.quantizer.codebook], seed=seed)
+        return model
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        from transformers import WavTokenizerModel
 
-        with torch.inference_mode():
-            waves = self.model.decode(self.tensor(codes, torch.long)).audio_values
-        waves = waves.reshape(len(codes), -1)
-        return waves.float().cpu().numpy(), np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
-
-
-def _random_model(seed: int):
-    import torch
-    from transformers import WavTokenizerConfig, WavTokenizerModel
-
-    torch.manual_seed(seed)
-    model = WavTokenizerModel(WavTokenizerConfig()).eval()
-    wave = torch.from_numpy(calibration_audio(24_000, 8.0, seed=seed))[None, None]
-    codebook = model.encoder_model.quantizer.codebook
-    with torch.no_grad():
-        vectors = model.encoder_model.encoder(wave)[0].T  # [F, D]
-
-        def assign(stage: int, embed) -> None:
-            codebook.embed.copy_(embed)
-            codebook.embed_avg.copy_(embed)
-
-        seed_residual_codebooks(vectors, [codebook.embed.shape[0]], assign, seed=seed)
-    return model
+        return WavTokenizerModel.from_pretrained(spec.checkpoint.repo, revision=spec.checkpoint.revision)
 
 
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> WavTokenizerCodec:
-    if random_weights:
-        return WavTokenizerCodec(spec, _random_model(seed), random_weights=True)
-    from transformers import WavTokenizerModel
-
-    ckpt = spec.checkpoint
-    model = load_pretrained(
-        lambda: WavTokenizerModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
-    )
-    return WavTokenizerCodec(spec, model, random_weights=False)
-
-
-ENTRIES = [
-    CodecEntry(SPEC_40, "kodek.codecs.wavtokenizer:build", ("torch", "transformers")),
-    CodecEntry(SPEC_75, "kodek.codecs.unsupported:refuse"),
-]
+ENTRIES = [*WavTokenizerCodec.entries([SPEC_40]), CodecEntry(SPEC_75, refuse)]

@@ -7,7 +7,7 @@ LibriSpeech (English) and the WavLM-based one trained on Multilingual LibriSpeec
 default config (HuBERT base semantic branch) and, for the WavLM variant, WavLM base
 plus as the semantic branch. The semantic branch (HuBERT/WavLM base) normalises
 over the whole input, so utterances are encoded one at a time
-(``batch_invariant = False``).
+(``padding_exact = False``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from kodek.codecs.base import TorchCodec
-from kodek.codecs.init import calibration_audio, load_pretrained, seed_residual_codebooks, shared
-from kodek.codecs.registry import CodecEntry
+from kodek.codecs.init import calibration_audio, seed_residual_codebooks
 from kodek.codecs.spec import Checkpoint, CodecSpec
 
 VARIANTS = {
@@ -37,7 +36,6 @@ def _spec(variant: str, codebooks: int) -> CodecSpec:
         codebook_size=1024,
         checkpoint=VARIANTS[variant],
         license="cc-by-4.0",
-        install_extra="codecs",
         description=f"X-Codec ({variant}), {codebooks} RVQ codebooks = {BANDWIDTH[codebooks]:g} kbps, transformers.",
         options={"variant": variant, "bandwidth": BANDWIDTH[codebooks]},
     )
@@ -45,26 +43,38 @@ def _spec(variant: str, codebooks: int) -> CodecSpec:
 
 class XcodecCodec(TorchCodec):
     hop_length = 320
-    batch_invariant = False
 
-    def __init__(self, spec: CodecSpec, model, *, random_weights: bool) -> None:
-        super().__init__(spec, random_weights=random_weights)
-        self.model = model.eval()
-        self.bandwidth = float(spec.options["bandwidth"])
+    def _encode(self, batch, lengths: np.ndarray):
+        return self.model.encode(batch, bandwidth=float(self.spec.options["bandwidth"])).audio_codes
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, codes):
+        return self.model.decode(codes).audio_values
+
+    @classmethod
+    def model_key(cls, spec: CodecSpec) -> tuple:
+        return (spec.options["variant"],)
+
+    @classmethod
+    def random_model(cls, spec: CodecSpec, seed: int):
         import torch
+        from transformers import WavLMConfig, XcodecConfig, XcodecModel
 
-        with torch.inference_mode():
-            codes = self.model.encode(self.tensor(waves)[:, None, :], bandwidth=self.bandwidth).audio_codes
-        return codes.cpu().numpy().astype(np.int64), self.frame_lengths(lengths)
+        torch.manual_seed(seed)
+        variant = spec.options["variant"]
+        semantic = {} if variant == "hubert-librispeech" else {"semantic_model_config": WavLMConfig()}
+        config = XcodecConfig(**semantic)
+        model = XcodecModel(config).eval()
+        wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
+        with torch.no_grad():
+            vectors = quantizer_inputs(model, wave)[0].T  # [F, D]
+            seed_residual_codebooks(vectors, [layer.codebook for layer in model.quantizer.quantizers], seed=seed)
+        return model
 
-    def decode(self, codes: np.ndarray, frame_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    @classmethod
+    def pretrained_model(cls, spec: CodecSpec):
+        from transformers import XcodecModel
 
-        with torch.inference_mode():
-            waves = self.model.decode(self.tensor(codes, torch.long)).audio_values[:, 0]
-        return waves.float().cpu().numpy(), np.minimum(self.sample_lengths(frame_lengths), waves.shape[-1])
+        return XcodecModel.from_pretrained(spec.checkpoint.repo, revision=spec.checkpoint.revision)
 
 
 def quantizer_inputs(model, wave) -> object:
@@ -84,43 +94,4 @@ def quantizer_inputs(model, wave) -> object:
     return captured[0]
 
 
-def _random_model(variant: str, seed: int):
-    import torch
-    from transformers import WavLMConfig, XcodecConfig, XcodecModel
-
-    torch.manual_seed(seed)
-    config = XcodecConfig() if variant == "hubert-librispeech" else XcodecConfig(semantic_model_config=WavLMConfig())
-    model = XcodecModel(config).eval()
-    wave = torch.from_numpy(calibration_audio(16_000, 2.0, seed=seed))[None, None]
-    layers = model.quantizer.quantizers
-    with torch.no_grad():
-        vectors = quantizer_inputs(model, wave)[0].T  # [F, D]
-
-        def assign(stage: int, embed) -> None:
-            layers[stage].codebook.embed.copy_(embed)
-            layers[stage].codebook.embed_avg.copy_(embed)
-
-        seed_residual_codebooks(vectors, [config.codebook_size] * len(layers), assign, seed=seed)
-    return model
-
-
-def build(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> XcodecCodec:
-    variant = spec.options["variant"]
-    if random_weights:
-        return XcodecCodec(
-            spec, shared(("xcodec", variant, seed), lambda: _random_model(variant, seed)), random_weights=True
-        )
-    from transformers import XcodecModel
-
-    ckpt = spec.checkpoint
-    model = load_pretrained(
-        lambda: XcodecModel.from_pretrained(ckpt.repo, revision=ckpt.revision), spec.id, ckpt.repo, ckpt.revision
-    )
-    return XcodecCodec(spec, model, random_weights=False)
-
-
-ENTRIES = [
-    CodecEntry(_spec(variant, k), "kodek.codecs.xcodec:build", ("torch", "transformers"))
-    for variant in VARIANTS
-    for k in BANDWIDTH
-]
+ENTRIES = XcodecCodec.entries(_spec(variant, k) for variant in VARIANTS for k in BANDWIDTH)

@@ -239,8 +239,6 @@ def request_from_form(fields: dict[str, str], *, kodek_version: str, date: str) 
 
 def builtin_codec_ids() -> frozenset[str]:
     """The ids of kodek's own codecs, read from its family modules (no entry point is loaded)."""
-    import importlib
+    from kodek.codecs.registry import builtin_entries
 
-    from kodek.codecs.registry import BUILTIN_FAMILIES
-
-    return frozenset(e.spec.id for m in BUILTIN_FAMILIES for e in importlib.import_module(m).ENTRIES)
+    return frozenset(entry.spec.id for entry in builtin_entries())

@@ -121,7 +121,7 @@ def feature_function(tokens: TokenSet, features: str, feature_source: Any) -> Ca
 
 def load_centroids(tokens: TokenSet) -> np.ndarray:
     """The k-means centroids an SSL token dataset keeps beside its tokens (``kmeans/<codec_id>/``)."""
-    from kodek.kmeans import artefact_dir, sha256
+    from kodek.codecs.centroids import artefact_dir, sha256
 
     if tokens.spec.kind != "ssl-kmeans":
         raise LMDataError(

@@ -111,7 +111,7 @@ def tokenize(
 ) -> TokenizeStats:
     """Encode ``source`` with ``codec`` into ``out`` (the Hub layout). Returns what was done."""
     spec = codec.spec
-    default_seconds, default_batch = batching_defaults(getattr(codec, "device", "cpu"))
+    default_seconds, default_batch = batching_defaults(codec.device)
     batch_seconds = batch_seconds or default_seconds
     max_batch = max_batch or default_batch
     name = layout.shard_name(source.split, *shard)
@@ -120,7 +120,7 @@ def tokenize(
     meta_path = layout.codec_dir(out, spec.id) / "codec.json"
     with layout.locked(out):
         meta = _check_or_start_meta(meta_path, codec, source, shard[1])
-        _keep_artefacts(codec, out)
+        codec.save_artefacts(out)
     final = layout.shard_path(out, spec.id, source.split, *shard)
     total = len(source.dataset) if limit is None else min(limit, len(source.dataset))
     rows = shard_rows(total, *shard)
@@ -175,15 +175,6 @@ def tokenize(
     _remove_work(work, out)
     stats.wall_s = time.perf_counter() - started
     return stats
-
-
-def _keep_artefacts(codec: Codec, out: Path) -> None:
-    """What the tokens cannot be used without (an SSL codec's centroids) is kept beside them."""
-    artefact = getattr(codec, "artefact", None)
-    if artefact:
-        from kodek.kmeans import copy_artefact
-
-        copy_artefact(artefact, codec.spec.id, out)
 
 
 def _remove_work(work: Path, out: Path) -> None:
@@ -265,6 +256,7 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: 
                 ("codec spec", meta.get("codec"), spec),
                 ("random weights", meta.get("random_weights"), codec.random_weights),
                 ("seed", meta.get("seed"), codec.describe()["seed"]),
+                ("float64", meta.get("float64", False), codec.describe().get("float64", False)),
                 ("source", {k: v for k, v in meta.get("source", {}).items() if k != "utterances_total"}, origin),
             )
             if old != new
