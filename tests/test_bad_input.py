@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from kodek import files
 from kodek.cli import main
 from kodek.codecs import build_codec
 from kodek.codecs.init import calibration_audio
@@ -318,7 +319,7 @@ def test_files_are_written_with_the_users_umask(tmp_path, seven):
     old = os.umask(0o022)
     try:
         tokenize(build_codec("identity-16khz"), seven, tmp_path, limit=2, progress=False)
-        layout.write_json(tmp_path / "results" / "x.json", {"a": 1})
+        files.write_json(tmp_path / "results" / "x.json", {"a": 1})
     finally:
         os.umask(old)
     for path in ("data/identity-16khz/codec.json", "README.md", "results/x.json"):

@@ -194,7 +194,7 @@ def test_no_random_weight_build(lyra):
 def test_token_dataset_records_the_pinned_commit(codecs, sample_test, tmp_path):
     import datasets
 
-    from kodek.tokenize import layout
+    from kodek import files
     from kodek.tokenize.pipeline import tokenize
 
     codec = codecs[3.2]
@@ -203,7 +203,7 @@ def test_token_dataset_records_the_pinned_commit(codecs, sample_test, tmp_path):
     assert stats.rows_written == 1 and not stats.failures
     row = datasets.load_dataset(str(tmp_path), codec.spec.id, split="test")[0]
     assert np.array(row["codes"]).shape == (16, row["num_frames"]) == (16, int(np.ceil(row["duration_s"] * 50)))
-    meta = layout.read_json(tmp_path / "data" / codec.spec.id / "codec.json")
+    meta = files.read_json(tmp_path / "data" / codec.spec.id / "codec.json")
     assert meta["checkpoint_revision"] == "47698dadf0010abff6a848e02642f55f806d4842"
     assert meta["random_weights"] is False
 

@@ -16,8 +16,8 @@ from kodek.codecs.centroids import assign, find_centroids
 from kodek.codecs.init import calibration_audio
 from kodek.codecs.ssl import MODELS, SslFeatures, SslKmeansCodec, build_model
 from kodek.kmeans import fit
-from kodek.leaderboard.schema import validate
 from kodek.metrics.score import score
+from kodek.results.schema import validate
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import open_tokens
 

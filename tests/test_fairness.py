@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 import soxr
 
-from kodek import audio
-from kodek.metrics import results
+from kodek import audio, results
+from kodek.metrics.aggregate import aggregate
 from kodek.metrics.pairs import estimate_delay
 from kodek.metrics.registry import METRICS
 from kodek.metrics.score import compute_metrics
@@ -160,12 +160,12 @@ def test_aggregates_leave_missing_out_and_count_failed_at_the_floor():
         },
     ]
     info = {"stoi": {"conditions": ["rec"]}}
-    stats = results.aggregate(_table(rows), info)["metrics"]["stoi"]["rec"]
+    stats = aggregate(_table(rows), info)["metrics"]["stoi"]["rec"]
     assert stats["mean"] == pytest.approx((0.8 + 0.6 + 0.0) / 3)  # the missing one left out, the failed one at 0
     assert (stats["n"], stats["missing"], stats["failed"]) == (3, 1, 1)
-    one = results.aggregate(_table(rows[:1]), info)["metrics"]["stoi"]["rec"]
+    one = aggregate(_table(rows[:1]), info)["metrics"]["stoi"]["rec"]
     assert one["mean"] == 0.8 and one["std"] is None  # no spread from one value
-    only_missing = results.aggregate(_table(rows[2:3]), info)["metrics"]["stoi"]["rec"]
+    only_missing = aggregate(_table(rows[2:3]), info)["metrics"]["stoi"]["rec"]
     assert only_missing["mean"] is None and only_missing["n"] == 0
 
 
@@ -174,7 +174,7 @@ def test_an_open_ended_metric_fails_at_its_worst_value_seen():
         {"audioname": str(i), "dataset": "s", "wer": v, "wer__missing": None, "wer__failed": f, "wer__len": 4}
         for i, (v, f) in enumerate([(0.25, None), (1.5, None), (None, "reconstruction is silent")])
     ]
-    stats = results.aggregate(_table(rows), {"wer": {"conditions": ["rec"]}})["metrics"]["wer"]["rec"]
+    stats = aggregate(_table(rows), {"wer": {"conditions": ["rec"]}})["metrics"]["wer"]["rec"]
     assert stats["mean"] == pytest.approx((0.25 + 1.5 + 1.5) / 3) and stats["failed"] == 1
     assert METRICS["wer"].floor([]) == 1.0 and METRICS["mel_distance"].floor([0.3]) == 5.0
 
@@ -192,7 +192,7 @@ def test_silencing_the_worst_utterances_never_improves_mean_or_rank(speech):
         for k, (ref, rec) in enumerate(zip(speech, recs, strict=True)):
             rows.append({"audioname": str(k), "dataset": "s", **compute_metrics(SIGNAL, ref, rec, 16_000, 0.0)})
         table = _table(rows)
-        return rows, results.aggregate(table, {n: {"conditions": ["rec"]} for n in SIGNAL})["metrics"]
+        return rows, aggregate(table, {n: {"conditions": ["rec"]} for n in SIGNAL})["metrics"]
 
     baseline = {name: scores(recs) for name, recs in codecs.items()}
     for name in SIGNAL:

@@ -14,7 +14,8 @@ import pytest
 
 from kodek.leaderboard import tables
 from kodek.leaderboard.data import ResultsSource, prepare
-from kodek.leaderboard.loading import (
+from kodek.leaderboard.synthetic import speechllm, write_synthetic
+from kodek.results.loading import (
     MAX_RESULTS_BYTES,
     fingerprint,
     index_listening,
@@ -22,8 +23,7 @@ from kodek.leaderboard.loading import (
     local_audio_paths,
     read_local_audio,
 )
-from kodek.leaderboard.schema import validate
-from kodek.leaderboard.synthetic import speechllm, write_synthetic
+from kodek.results.schema import validate
 from leaderboard_fixtures import IMG, SCRIPT, SUBSETS, results, write, write_hostile_results
 
 
@@ -35,7 +35,7 @@ def hostile(tmp_path):
 
 def test_the_data_logic_imports_neither_streamlit_nor_torch():
     code = (
-        "import sys; import kodek.leaderboard.data, kodek.leaderboard.tables, kodek.leaderboard.submissions; "
+        "import sys; import kodek.leaderboard.data, kodek.leaderboard.tables, kodek.submissions; "
         "heavy = {'streamlit', 'torch', 'transformers'} & set(sys.modules); assert not heavy, heavy"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
@@ -133,7 +133,7 @@ def test_results_on_different_data_are_never_ranked_together():
 
 
 def load_results_of(items):
-    from kodek.leaderboard.loading import Loaded
+    from kodek.results.loading import Loaded
 
     return Loaded(results=items)
 
@@ -468,7 +468,7 @@ def test_the_comparability_key_is_the_contract_hash():
 
     record = {"dataset": "bigos", "subsets": ["a", "b"], "limit": None, "revision": "abc"}
     canonical = '{"dataset":"bigos","limit":null,"revision":"abc","subsets":["a","b"]}'  # written out by hand
-    from kodek.leaderboard.schema import comparability_key
+    from kodek.results import comparability_key
 
     assert comparability_key(record) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -548,7 +548,7 @@ def test_the_reference_is_never_on_the_pareto_front():
 
 
 def test_submission_errors_name_the_field_and_what_it_expects_in_words():
-    from kodek.leaderboard.submissions import request_from_form, validate_request
+    from kodek.submissions import request_from_form, validate_request
 
     form = {"codec_id": "Mu-Law", "package": "", "version": "1.0", "license": "MIT", "contact": "a@b.org"}
     form |= {"checkpoint_repo": "a/b", "checkpoint_revision": "main"}
@@ -562,7 +562,7 @@ def test_submission_errors_name_the_field_and_what_it_expects_in_words():
 
 
 def test_a_session_may_send_few_requests():
-    from kodek.leaderboard.submissions import MAX_REQUESTS_PER_SESSION, rate_limited
+    from kodek.submissions import MAX_REQUESTS_PER_SESSION, rate_limited
 
     assert rate_limited([], 0.0) is None
     assert "try again in 50 s" in rate_limited([100.0], 110.0)

@@ -31,7 +31,7 @@ def test_publish_space_uploads_the_space_the_wheel_and_pinned_requirements(hub, 
     # The wheel is this kodek: its version, and the page and schema it ships are this checkout's files.
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert "kodek/leaderboard/app.py" in names and "kodek/leaderboard/schema.py" in names
+        assert "kodek/leaderboard/app.py" in names and "kodek/results/schema.py" in names
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         page = archive.read("kodek/leaderboard/app.py")
     assert f"\nVersion: {kodek.__version__}\n" in metadata

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from kodek import files
 from kodek.codecs.spec import CodecSpec
 from kodek.lm import checkpoint as ckpt
 from kodek.lm.adapter import stack_frames
@@ -69,7 +70,7 @@ def write_toy_tokens(root, *, per_split=(24, 8, 8), frame_rate=12.5, seed=0):
     }
     folder = layout.codec_dir(root, TOY_ID)
     folder.mkdir(parents=True)
-    layout.write_json(folder / "codec.json", meta)
+    files.write_json(folder / "codec.json", meta)
     for split, count in zip(("train", "validation", "test"), per_split, strict=True):
         rows, codes = [], []
         for index in range(count):
@@ -90,7 +91,7 @@ def write_toy_tokens(root, *, per_split=(24, 8, 8), frame_rate=12.5, seed=0):
                 }
             )
         table = pa.Table.from_pylist(rows).append_column("codes", layout.codes_to_arrow(codes, "uint8"))
-        layout.write_table(table.cast(layout.schema("uint8")), layout.shard_path(root, TOY_ID, split, 0, 1))
+        files.write_table(table.cast(layout.schema("uint8")), layout.shard_path(root, TOY_ID, split, 0, 1))
     return root
 
 
@@ -246,7 +247,7 @@ def test_training_makes_the_toy_transcripts_far_more_likely_than_the_init_adapte
 
 def test_results_validate_and_the_leaderboard_renders_them(trained_run):
     from kodek.leaderboard import tables
-    from kodek.leaderboard.loading import load_results
+    from kodek.results.loading import load_results
 
     _, _, _, results, data = trained_run
     loaded = load_results(results)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from kodek import files
 from kodek.codecs.spec import CodecSpec
 from kodek.lm.config import AdapterConfig, stack_factor
 from kodek.lm.data import load_split
@@ -35,7 +36,7 @@ def write_tokens(root, codec_id, *, frame_rate, sizes=(8, 8), kind="acoustic", f
     meta = {"codec": spec.to_dict(), "random_weights": False, "source": {"name": "toy"}, "failures": list(failures)}
     folder = layout.codec_dir(root, codec_id)
     folder.mkdir(parents=True)
-    layout.write_json(folder / "codec.json", meta)
+    files.write_json(folder / "codec.json", meta)
     rng = np.random.default_rng(0)
     for split in ("train", "validation", "test"):
         rows, codes = [], []
@@ -54,7 +55,7 @@ def write_tokens(root, codec_id, *, frame_rate, sizes=(8, 8), kind="acoustic", f
                 }
             )
         table = pa.Table.from_pylist(rows).append_column("codes", layout.codes_to_arrow(codes, "uint16"))
-        layout.write_table(table.cast(layout.schema("uint16")), layout.shard_path(root, codec_id, split, 0, 1))
+        files.write_table(table.cast(layout.schema("uint16")), layout.shard_path(root, codec_id, split, 0, 1))
     return open_tokens(root, codec_id)
 
 

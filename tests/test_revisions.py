@@ -37,7 +37,7 @@ def test_a_branch_is_recorded_as_the_commit_the_weights_came_from(sample_test, t
     """codec.json records the commit a branch such as "main" resolved to when the weights were downloaded."""
     import datasets
 
-    from kodek.tokenize import layout
+    from kodek import files
     from kodek.tokenize.pipeline import tokenize
 
     commit = hashlib.sha1(b"some commit").hexdigest()
@@ -55,7 +55,7 @@ def test_a_branch_is_recorded_as_the_commit_the_weights_came_from(sample_test, t
     source = type(sample_test)(**{**vars(sample_test), "dataset": sample_test.dataset.select([0])})
     tokenize(codec, source, tmp_path / "tokens", progress=False)
     assert datasets.load_dataset(str(tmp_path / "tokens"), "identity-16khz", split="test").num_rows == 1
-    meta = layout.read_json(tmp_path / "tokens" / "data" / "identity-16khz" / "codec.json")
+    meta = files.read_json(tmp_path / "tokens" / "data" / "identity-16khz" / "codec.json")
     assert meta["checkpoint_revision"] == commit
 
 

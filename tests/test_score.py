@@ -10,11 +10,11 @@ import pytest
 
 from kodek import audio
 from kodek.codecs import build_codec
-from kodek.leaderboard.schema import validate
 from kodek.metrics import intrusive
 from kodek.metrics import score as score_module
 from kodek.metrics.intrusive import MetricUnavailable
 from kodek.metrics.score import score
+from kodek.results.schema import validate
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import TokensError, open_tokens
 

@@ -7,15 +7,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kodek import audio
+from kodek import audio, files
 from kodek.codecs import build_codec
-from kodek.leaderboard.schema import validate
 from kodek.metrics import random_models, text
 from kodek.metrics import score as score_module
 from kodek.metrics.asr import load_asr
 from kodek.metrics.score import score
 from kodek.metrics.speaker import load_speaker_embedder
-from kodek.tokenize import layout
+from kodek.results.schema import validate
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import open_tokens
 
@@ -101,7 +100,7 @@ def test_withheld_references_leave_gt_rec_wer_missing_and_dwer_computed(tmp_path
     for part in (copy / "data" / "opus-6kbps").glob("test-*.parquet"):
         table = pq.read_table(part)
         blank = pa.array([""] * table.num_rows, pa.string())
-        layout.write_table(table.set_column(table.schema.get_field_index("ref_orig"), "ref_orig", blank), part)
+        files.write_table(table.set_column(table.schema.get_field_index("ref_orig"), "ref_orig", blank), part)
     data = score(
         open_tokens(copy, "opus-6kbps"),
         tmp_path / "results",

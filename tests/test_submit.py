@@ -16,9 +16,9 @@ import pytest
 from huggingface_hub import HfApi
 from streamlit.testing.v1 import AppTest
 
+from kodek import submissions
 from kodek.cli import main
-from kodek.leaderboard import submissions
-from kodek.leaderboard.submissions import (
+from kodek.submissions import (
     MAX_REQUEST_BYTES,
     parse_request,
     request_from_form,

@@ -621,7 +621,7 @@ def cmd_env_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_env(args: argparse.Namespace) -> int:
-    from kodek.envs.bench import bench_env
+    from kodek.codecs.bench_env import bench_env
 
     result = bench_env(
         args.codec, seconds=args.seconds, batch=args.batch, repeat=args.repeat, random_weights=args.random_weights

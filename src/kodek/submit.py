@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from kodek import audio
+from kodek import audio, submissions
 from kodek.errors import KodekError
-from kodek.leaderboard import submissions
 
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
 DEFAULT_SPLIT = "test"
@@ -422,9 +421,9 @@ def run_request(
     revision: str = "main",
 ) -> RunReport:
     """Check, tokenize, score and record one request; publish the results when asked."""
+    from kodek import results as results_io
     from kodek.codecs import build_codec
     from kodek.data.source import load_source
-    from kodek.metrics import results as results_io
     from kodek.metrics.score import score
     from kodek.tokenize.pipeline import tokenize
     from kodek.tokenize.reader import open_tokens
@@ -476,8 +475,8 @@ def _run_isolated(request: dict[str, Any], results: Path, tokens: Path, **option
     there. Only the publishing of the results, which runs none of the submission's code, uses the token."""
     import tempfile
 
+    from kodek import results as results_io
     from kodek.data.source import load_source
-    from kodek.metrics import results as results_io
 
     token = options["token"]
     source = load_source(options["data"], options["split"], token=token, revision=options["revision"])
@@ -534,7 +533,7 @@ def publish_results(
 ):
     """Upload results (JSON, per-utterance tables, listening examples) after validating every file."""
     from kodek.hub import publish_folder
-    from kodek.leaderboard.loading import ORIGINALS_DIR, load_results
+    from kodek.results.loading import ORIGINALS_DIR, load_results
 
     loaded = load_results(folder)
     chosen = set(codecs) if codecs else {r["codec"]["id"] for r in loaded.results}

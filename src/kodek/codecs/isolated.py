@@ -1,6 +1,6 @@
 """A codec that runs in its own environment: a numpy ``Codec`` proxy in front of a worker process.
 
-The proxy starts ``python -m kodek.envs.worker`` with the environment's interpreter and streams
+The proxy starts ``python -m kodek.codecs.worker`` with the environment's interpreter and streams
 each padded batch to it (:mod:`kodek.envs.protocol`: raw arrays over pipes), so the pipeline and the
 scorer see the same ``Codec`` protocol as for any other family. kodek's own package is put on the
 worker's import path by a symlink to it alone (nothing else of the main environment leaks in).
@@ -56,7 +56,7 @@ class Worker:
         child_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         child_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [self.home, *paths])
         self.process = subprocess.Popen(
-            [str(python), "-m", "kodek.envs.worker", str(os.getpid())],
+            [str(python), "-m", "kodek.codecs.worker", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

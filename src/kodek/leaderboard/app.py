@@ -22,7 +22,8 @@ import streamlit as st
 
 from kodek.leaderboard import tables
 from kodek.leaderboard.data import DEFAULT_REQUESTS_REPO, Prepared, ResultsSource, prepare, results_for
-from kodek.leaderboard.submissions import (
+from kodek.leaderboard.tables import Board
+from kodek.submissions import (
     builtin_codec_ids,
     rate_limited,
     request_bytes,
@@ -30,7 +31,6 @@ from kodek.leaderboard.submissions import (
     request_path,
     validate_request,
 )
-from kodek.leaderboard.tables import Board
 
 HUB_TTL_S = 900
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency (and shapes differ too).
@@ -525,7 +525,7 @@ def view_submit(requests_repo: str | None) -> None:
 
 def load(source: ResultsSource) -> Page:
     if source.folder is not None:
-        from kodek.leaderboard.loading import fingerprint
+        from kodek.results.loading import fingerprint
 
         stamp = fingerprint(Path(source.folder))  # changes when a results file does: no stale page
         return Page(source, (source, stamp), load_local(source.folder, stamp))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kodek.leaderboard import tables
-from kodek.leaderboard.loading import (
+from kodek.leaderboard.tables import Apart, Board
+from kodek.results.loading import (
     Listening,
     Loaded,
     classify_audio,
@@ -21,7 +22,6 @@ from kodek.leaderboard.loading import (
     local_audio_paths,
     read_local_audio,
 )
-from kodek.leaderboard.tables import Apart, Board
 
 DEFAULT_RESULTS_REPO = "kodek/bigos-v2-results"
 DEFAULT_REQUESTS_REPO = "kodek/bigos-v2-requests"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kodek.data.bigos import SUBSETS
-from kodek.leaderboard.schema import comparability_key
+from kodek.results import comparability_key
 
 KINDS = ("acoustic", "semantic", "ssl-kmeans", "classic", "acoustic")
 DATASET = {

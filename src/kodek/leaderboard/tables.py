@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kodek.codecs.spec import CATEGORY
-from kodek.leaderboard.loading import Loaded, load_results  # noqa: F401  (re-exported: the demo uses it)
+from kodek.results.loading import Loaded, load_results  # noqa: F401  (re-exported: the demo uses it)
 
 # The source study's columns first, then the other metrics kodek knows, then any other, by name.
 SOURCE_STUDY_METRICS: tuple[str, ...] = ("pesq_wb", "spk_sim", "wer", "cer", "stoi")

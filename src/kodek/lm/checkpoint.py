@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from kodek.errors import KodekError
-from kodek.tokenize.layout import read_json, write_json
+from kodek.files import read_json, write_json
 
 RUN_FILE = "run.json"
 INIT_FILE = "init.safetensors"

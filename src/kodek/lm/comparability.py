@@ -14,19 +14,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from kodek.results import comparability_key, utterance_set_hash
+
 SCORING_VERSION = "lm-1"  # bump when what an LM result measures changes
 # Settings that do not change what is measured: the run's name, and how many utterances are scored at once.
 IGNORED_CONFIG = ("name", "eval.batch_size")
-
-
-def comparability_key(comparability: dict[str, Any]) -> str:
-    text = json.dumps(comparability, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def utterance_set_hash(names: Iterable[str]) -> str:
-    """sha256 of the sorted audionames, one per line: equal exactly when the utterance sets are."""
-    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -61,9 +61,8 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
     """Score the three conditions of ``run_dir`` on the eval split and write the results under ``out``."""
     import pyarrow as pa
 
-    from kodek.metrics import results
+    from kodek import files, results
     from kodek.provenance import record
-    from kodek.tokenize import layout
 
     config, run_dir, out = session.config, Path(run_dir), Path(out)
     run = ckpt.read_run(run_dir)
@@ -117,9 +116,7 @@ def evaluate(session, run_dir: Path, out: Path, *, progress: bool = True) -> dic
         if condition in hypotheses:
             rows[f"hyp_{condition}"] = hypotheses[condition]
             rows[f"cer_{condition}"] = [None if cer is None else cer.rate for cer, _ in rates[condition]]
-    layout.write_table(
-        pa.table(rows), out / session.tokens.codec_id / f"{results_name(config.name)}-utterances.parquet"
-    )
+    files.write_table(pa.table(rows), out / session.tokens.codec_id / f"{results_name(config.name)}-utterances.parquet")
 
     subsets = sorted({u.subset for u in split.utterances})
     by_subset = {}

@@ -165,7 +165,7 @@ def train_and_score(
     """Train the speech-only LM on train (select on validation), score test; write ``<out>/<codec>/speech_lm.json``."""
     import torch
 
-    from kodek.metrics import results
+    from kodek import results
     from kodek.provenance import record
 
     cfg = config.speech_lm
@@ -270,8 +270,7 @@ def _write_utterances(out: Path, codec_id: str, test: Chunks, bits: np.ndarray) 
     """The scored test utterances (the set every codec is compared on) and their trained-LM bits."""
     import pyarrow as pa
 
-    from kodek.metrics import results
-    from kodek.tokenize import layout
+    from kodek import files, results
 
     rows = {
         "audioname": [u["audioname"] for u in test.utterances],
@@ -280,7 +279,7 @@ def _write_utterances(out: Path, codec_id: str, test: Chunks, bits: np.ndarray) 
         "frames": [int(u["num_frames"]) for u in test.utterances],
         "bits_trained": bits.tolist(),
     }
-    layout.write_table(pa.table(rows), results.utterances_path(out, codec_id, TASK))
+    files.write_table(pa.table(rows), results.utterances_path(out, codec_id, TASK))
 
 
 def parameter_counts(model) -> dict[str, int]:

@@ -476,7 +476,7 @@ def _set_rng(state: dict[str, Any]) -> None:
 
 
 def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    from kodek.tokenize.layout import write_text
+    from kodek.files import write_text
 
     write_text(run_dir / ckpt.HISTORY_FILE, "".join(json.dumps(r) + "\n" for r in history))
 

@@ -27,9 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kodek import audio
+from kodek import audio, files, results
 from kodek.errors import KodekError
-from kodek.metrics import results, text
+from kodek.metrics import text
+from kodek.metrics.aggregate import aggregate
 from kodek.metrics.modelstage import TRANSCRIPT_COLUMNS, ModelMetrics, Pair, columns
 from kodek.metrics.pairs import (
     Delay,
@@ -370,7 +371,7 @@ def score(
             if METRICS[name].kind == "asr":
                 infos[name]["normalisation"] = normalisation
     scored = per_utterance.filter(pc_is_null(per_utterance["failure"]))
-    aggregated = results.aggregate(scored, infos)
+    aggregated = aggregate(scored, infos)
     data.update(metrics=aggregated["metrics"], by_subset=aggregated["by_subset"])
     data["failures"] = _failures(
         _utterance_failures(per_utterance), upstream, meta, split, len(table), partial, aggregated["failures"]
@@ -433,7 +434,7 @@ def _by_group(table: pa.Table, metric_info: dict[str, Any], source, originals: d
         if all(v in ("N/A", "", "None") for v in values) or len(set(values)) > MAX_GROUP_VALUES:
             continue
         relabelled = table.set_column(table.schema.get_field_index("dataset"), "dataset", pa.array(values))
-        groups[column] = results.aggregate(relabelled, metric_info)["by_subset"]
+        groups[column] = aggregate(relabelled, metric_info)["by_subset"]
     return groups
 
 
@@ -551,7 +552,7 @@ def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
     """Check a resumed run's settings (refusing others, naming them), or start one: the delay it uses."""
     path = work / SETTINGS_FILE
     if path.is_file():
-        saved = layout.read_json(path)
+        saved = files.read_json(path)
         differ = [
             k for k in sorted(set(settings) | set(saved["settings"])) if settings.get(k) != saved["settings"].get(k)
         ]
@@ -568,7 +569,7 @@ def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
         )
     delay = estimate()
     work.mkdir(parents=True, exist_ok=True)
-    layout.write_json(path, {"settings": settings, "delay": asdict(delay)})
+    files.write_json(path, {"settings": settings, "delay": asdict(delay)})
     return delay
 
 
@@ -688,7 +689,7 @@ def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Seque
                 values[column] = item.failure if column.endswith("__missing") else None
         rows.append({**item.row, **values})
     number = len(list(work.glob("part-*.parquet")))
-    layout.write_table(pa.Table.from_pylist(rows, schema=schema), work / f"part-{number:05d}.parquet")
+    files.write_table(pa.Table.from_pylist(rows, schema=schema), work / f"part-{number:05d}.parquet")
 
 
 def _done(work: Path) -> set[str]:
@@ -703,7 +704,7 @@ def _merge(work: Path, final: Path, schema: pa.Schema) -> None:
     if not parts:
         if final.is_file():
             return
-        layout.write_table(schema.empty_table(), final)
+        files.write_table(schema.empty_table(), final)
         return
     table = pa.concat_tables([pq.read_table(p) for p in parts])
-    layout.write_table(table.sort_by("audioname"), final)
+    files.write_table(table.sort_by("audioname"), final)

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from kodek import files
 from kodek.tokenize import layout
 
 BIGOS_CITATION = """@inproceedings{junczyk2023bigos,
@@ -28,7 +29,7 @@ def _configs(root: Path) -> list[tuple[str, dict[str, Any], list[str]]]:
     incomplete is left out of the card, so ``load_dataset`` never reads part of it as the whole."""
     out = []
     for codec_id in layout.present_codecs(root):
-        meta = layout.read_json(layout.codec_dir(root, codec_id) / "codec.json")
+        meta = files.read_json(layout.codec_dir(root, codec_id) / "codec.json")
         splits = [
             s
             for s in layout.present_splits(root, codec_id)
@@ -134,4 +135,4 @@ the source revision.
 
 
 def write_card(root: Path) -> None:
-    layout.write_text(root / "README.md", render_card(root))
+    files.write_text(root / "README.md", render_card(root))

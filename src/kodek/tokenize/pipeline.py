@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from kodek import audio
+from kodek import audio, files
 from kodek.codecs.base import Codec, check_codes
 from kodek.codecs.registry import resolved_revision
 from kodek.data.audiofile import wav_truncation
@@ -118,7 +118,7 @@ def tokenize(
     stats = TokenizeStats(spec.id, source.split, name)
     started = time.perf_counter()
     meta_path = layout.codec_dir(out, spec.id) / "codec.json"
-    with layout.locked(out):
+    with files.locked(out):
         meta = _check_or_start_meta(meta_path, codec, source, shard[1])
         codec.save_artefacts(out)
     final = layout.shard_path(out, spec.id, source.split, *shard)
@@ -130,7 +130,7 @@ def tokenize(
         if _covers(recorded, rows):
             stats.already_complete = True
             return stats
-        with layout.locked(out):  # a --limit run, now completed: its rows are resumed, not redone
+        with files.locked(out):  # a --limit run, now completed: its rows are resumed, not redone
             _reopen(meta_path, final, work, source, name, rows)
 
     stats.rows_in_shard = len(rows)
@@ -146,7 +146,7 @@ def tokenize(
         items, bad = _load_items(source, chunk, spec.sample_rate)
         encoded, failed = _encode_items(codec, items, batch_seconds, max_batch, stats)
         if encoded:
-            layout.write_table(
+            files.write_table(
                 _to_table(encoded, source.split, spec.code_dtype, with_index=True),
                 work / f"part-{part_number:05d}.parquet",
             )
@@ -158,8 +158,8 @@ def tokenize(
     bar.close()
 
     _merge_parts(work, final, spec.code_dtype, allow_empty=not stats.failures)
-    with layout.locked(out):
-        meta = layout.read_json(meta_path)
+    with files.locked(out):
+        meta = files.read_json(meta_path)
         split_meta = meta.setdefault("splits", {}).setdefault(source.split, {})
         split_meta["shards"][name] = {
             "rows": pq.ParquetFile(final).metadata.num_rows,
@@ -170,7 +170,7 @@ def tokenize(
         }
         split_meta["partial"] = any(s.get("partial", False) for s in split_meta["shards"].values())
         _record_failures_total(meta, source)
-        layout.write_json(meta_path, meta)
+        files.write_json(meta_path, meta)
         card.write_card(out)
     _remove_work(work, out)
     stats.wall_s = time.perf_counter() - started
@@ -202,7 +202,7 @@ def _covers(recorded: dict[str, Any], rows: range) -> bool:
 def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str, rows: range) -> None:
     """Turn a finished partial shard back into resumable work: its rows and failures that this run's
     ``rows`` hold seed the work folder (the others belong to another shard now)."""
-    meta = layout.read_json(meta_path)
+    meta = files.read_json(meta_path)
     recorded = meta["splits"][source.split]["shards"][name]
     index = {n: i for i, n in enumerate(source.dataset["audioname"])}
     table = pq.read_table(final)
@@ -214,16 +214,16 @@ def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str,
     seeded = table.append_column("_index", pa.array(positions, pa.int64()))
     seeded = seeded.filter(pa.array([p in rows for p in positions]))
     if seeded.num_rows:
-        layout.write_table(seeded.replace_schema_metadata(table.schema.metadata), work / "part-00000.parquet")
+        files.write_table(seeded.replace_schema_metadata(table.schema.metadata), work / "part-00000.parquet")
     failed = [
         {"_index": index[f["audioname"]], **f}
         for f in recorded["failures"]
         if f["audioname"] in index and index[f["audioname"]] in rows
     ]
     if failed:
-        layout.append_jsonl(work / "failures.jsonl", failed)
+        files.append_jsonl(work / "failures.jsonl", failed)
     del meta["splits"][source.split]["shards"][name]
-    layout.write_json(meta_path, meta)
+    files.write_json(meta_path, meta)
     final.unlink()
 
 
@@ -247,7 +247,7 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: 
     spec = codec.spec.to_dict()
     origin = {k: v for k, v in source.info().items() if k in ("name", "config", "repo", "revision")}
     origin["license"] = source.license
-    meta = layout.read_json(path)
+    meta = files.read_json(path)
     if meta:
         _check_shard_scheme(meta, path.parent, source.split, shard_count)
         clash = [
@@ -269,7 +269,7 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: 
         split_meta = meta.setdefault("splits", {}).setdefault(source.split, {"shards": {}})
         split_meta.setdefault("shards", {})
         split_meta.setdefault("shard_count", shard_count)
-        layout.write_json(path, meta)
+        files.write_json(path, meta)
         return meta
     _check_shard_scheme({}, path.parent, source.split, shard_count)
     ckpt = codec.spec.checkpoint
@@ -285,7 +285,7 @@ def _check_or_start_meta(path: Path, codec: Codec, source: Source, shard_count: 
         "software": versions(),
         "splits": {source.split: {"shard_count": shard_count, "shards": {}}},
     }
-    layout.write_json(path, meta)
+    files.write_json(path, meta)
     return meta
 
 
@@ -308,14 +308,14 @@ def _resume_state(work: Path) -> tuple[set[int], dict[int, dict[str, str]]]:
     done: set[int] = set()
     for part in sorted(work.glob("part-*.parquet")):
         done.update(pq.read_table(part, columns=["_index"])["_index"].to_pylist())
-    failures = {record.pop("_index"): record for record in layout.read_jsonl(work / "failures.jsonl")}
+    failures = {record.pop("_index"): record for record in files.read_jsonl(work / "failures.jsonl")}
     return done, failures
 
 
 def _record_failures(work: Path, failed: list[tuple[int, dict[str, str]]], stats: TokenizeStats) -> None:
     if not failed:
         return
-    layout.append_jsonl(work / "failures.jsonl", [{"_index": index, **record} for index, record in failed])
+    files.append_jsonl(work / "failures.jsonl", [{"_index": index, **record} for index, record in failed])
     for _, record in failed:
         log.warning("skipped %s: %s", record["audioname"], record["reason"])
         stats.failures.append(record)
@@ -421,13 +421,13 @@ def _merge_parts(work: Path, final: Path, dtype: str, *, allow_empty: bool) -> N
     if not parts:
         if not allow_empty:
             raise TokenizeError(f"no utterance of {final.name} could be encoded (see the failures above)")
-        layout.write_table(layout.schema(dtype).empty_table(), final)  # a shard with no rows
+        files.write_table(layout.schema(dtype).empty_table(), final)  # a shard with no rows
         return
     table = pa.concat_tables([pq.read_table(p) for p in parts])
     table = table.take(pc.sort_indices(table, [("_index", "ascending")])).drop(["_index"])
     # Keep the datasets features metadata of the parts on the merged file.
     table = table.replace_schema_metadata(pq.read_schema(parts[0]).metadata)
-    layout.write_table(table, final)
+    files.write_table(table, final)
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kodek import files
 from kodek.codecs.spec import CodecSpec
 from kodek.errors import KodekError
 from kodek.tokenize import layout
@@ -66,4 +67,4 @@ def open_tokens(
     if not meta_path.is_file():
         have = layout.present_codecs(root)
         raise TokensError(f"{tokens}: no tokens for codec {codec_id!r} (has: {', '.join(have) or 'none'})")
-    return TokenSet(root, codec_id, layout.read_json(meta_path), str(tokens))
+    return TokenSet(root, codec_id, files.read_json(meta_path), str(tokens))

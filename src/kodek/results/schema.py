@@ -13,8 +13,6 @@ no number may be NaN or infinite (Python's ``json`` reads ``NaN`` and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from functools import lru_cache
 from typing import Any
@@ -267,13 +265,9 @@ def validate(data: Any) -> list[str]:
     found = [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {message(e)}" for e in errors]
     found += non_finite(data)[:5]
     if not found and "comparability" in data and "comparability_key" in data:
+        from kodek.results import comparability_key
+
         expected = comparability_key(data["comparability"])
         if data["comparability_key"] != expected:
             found.append(f"comparability_key: {data['comparability_key']} is not the hash of comparability")
     return found
-
-
-def comparability_key(comparability: dict[str, Any]) -> str:
-    """C2: the first 16 hex digits of the sha256 of the canonical JSON of ``comparability``."""
-    text = json.dumps(comparability, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,64 +1,19 @@
-"""Aggregate per-utterance values into the results JSON of DESIGN.md.
+"""Aggregate per-utterance values into a results file's metrics, per subset and failures.
 
-Results live as ``<results>/<codec_id>/<task>.json`` beside the per-utterance
-table ``<results>/<codec_id>/<task>-utterances.parquet``. Aggregates are computed
-from the table (the single source of truth): mean/std/median over the utterances
-that have a value, with the missing ones counted and their reasons listed.
+Aggregates are computed from the per-utterance table (the single source of truth): mean/std/median
+over the utterances that have a value, failed ones at the metric's floor, missing ones counted and
+their reasons listed. The file around them (header, paths, validation, writing) is ``kodek.results``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from kodek.tokenize import layout
-
-SCHEMA_VERSION = 1
-MAX_LISTED_FAILURES = 1000
-
-
-def results_path(out: Path, codec_id: str, task: str) -> Path:
-    return out / codec_id / f"{task}.json"
-
-
-def utterances_path(out: Path, codec_id: str, task: str) -> Path:
-    return out / codec_id / f"{task}-utterances.parquet"
-
-
-def header(task: str, tokens, dataset: dict[str, Any]) -> dict[str, Any]:
-    """The fields every results file starts with, from the token dataset (``TokenSet``) it measured."""
-    meta = tokens.meta
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "task": task,
-        "codec": tokens.spec.to_dict(),
-        "random_weights": bool(meta.get("random_weights")),
-        "num_parameters": meta.get("num_parameters"),
-        "checkpoint_revision": meta.get("checkpoint_revision"),
-        "dataset": dataset,
-    }
-
-
-def token_dataset_info(tokens, split: str, utterances: int, seconds: float, subsets: list[str]) -> dict[str, Any]:
-    """``dataset`` of a results file measured on the tokens alone (no audio loaded): source facts from codec.json."""
-    source = tokens.meta.get("source", {})
-    return {
-        "name": source.get("name", "unknown"),
-        "config": source.get("config"),
-        "revision": source.get("revision"),
-        "split": split,
-        "utterances": utterances,
-        "hours": round(seconds / 3600, 4),
-        "subsets": subsets,
-        "synthetic": source.get("name") == "sample",
-        "tokens": tokens.location,
-    }
+from kodek.results import MAX_LISTED_FAILURES
 
 
 def summarise(values: np.ndarray, missing: int, failed: int = 0) -> dict[str, Any]:
@@ -168,27 +123,3 @@ def aggregate(table: pa.Table, metrics: dict[str, dict[str, Any]]) -> dict[str, 
         out["metrics"][name] = entry
     out["failures"] = {"count": sum(reasons.values()), "by_reason": dict(reasons), "items": listed}
     return out
-
-
-def comparability_key(comparability: dict[str, Any]) -> str:
-    """First 16 hex characters of the SHA-256 of the canonical JSON of ``comparability`` (contract C2)."""
-    canonical = json.dumps(comparability, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-def utterance_set_hash(audionames: list[str]) -> str:
-    """SHA-256 (16 hex characters) of the sorted, distinct utterance ids a result is measured over."""
-    digest = hashlib.sha256("\n".join(sorted(set(audionames))).encode("utf-8"))
-    return digest.hexdigest()[:16]
-
-
-def write_results(out: Path, data: dict[str, Any], name: str | None = None) -> Path:
-    """Validate against the leaderboard schema, then write atomically (``name``: a ``<task>-<variant>`` stem)."""
-    from kodek.leaderboard.schema import validate
-
-    errors = validate(data)
-    if errors:
-        raise ValueError("results do not match the schema: " + "; ".join(errors))
-    path = results_path(out, data["codec"]["id"], name or data["task"])
-    layout.write_json(path, data)
-    return path

@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from kodek.leaderboard.schema import CODEC_ID_PATTERN, RESULTS_SCHEMA, message
+from kodek.results.schema import CODEC_ID_PATTERN, RESULTS_SCHEMA, message
 
 REQUEST_VERSION = 1
 MAX_REQUEST_BYTES = 32_768

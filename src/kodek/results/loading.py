@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kodek.leaderboard.schema import validate
+from kodek.results.schema import validate
 
 MAX_RESULTS_BYTES = 8_000_000  # a results JSON is tens of kB; anything this large is not one
 ORIGINALS_DIR = "_originals"

@@ -1,6 +1,6 @@
 """The worker: runs one codec inside its environment and answers kodek's requests over stdin/stdout.
 
-Started by ``kodek.codecs.isolated`` as ``python -m kodek.envs.worker PARENT_PID``. It imports only
+Started by ``kodek.codecs.isolated`` as ``python -m kodek.codecs.worker PARENT_PID``. It imports only
 light kodek modules (spec, protocol) and the family's module named in the ``build`` request.
 Its own stdout is moved to stderr first, so that nothing a library prints can corrupt the protocol.
 It exits when its input closes or its parent dies (checked every second, also while it computes),
