@@ -130,7 +130,8 @@ def test_missing_codec_or_split_is_named(opus_tokens):
 
 def test_every_utterance_is_accounted_for_and_bad_originals_never_score(tmp_path, monkeypatch, tone, sample_test):
     """Silent original, 20 ms clip, unreadable file: counted with stage and reason, never a made-up value."""
-    from kodek.metrics import random_models, results
+    from kodek import results
+    from kodek.metrics import random_models
 
     import conftest
 

@@ -388,33 +388,47 @@ def play(page: Page, relative: str) -> None:
 
 METHODOLOGY = """
 **Data.** BIGOS-v2 (`amu-cai/pl-asr-bigos-v2`), 12 public Polish speech corpora. Codecs encode and decode the
-test split; originals and reconstructions are compared at 16 kHz (resampled with soxr, trimmed or padded to the
-original's length). Results measured on different data (the bundled synthetic sample, one BIGOS subset, another
-split) are shown separately and never ranked together.
+test split. Results measured on different data (the bundled synthetic sample, one BIGOS subset, another split, a
+`--limit` run) are shown separately and never ranked together.
+
+**One preparation for every metric** (the same in `kodek score` and in the `evaluate` modules): the reconstruction
+is resampled from the codec's rate straight to the metric's rate (16 kHz; 8 kHz for PESQ-nb) with soxr (quality
+HQ), the codec's constant delay is removed, and the reconstruction is fitted to the original's length: a short one
+is padded with zeros (the missing end is lost audio and scored as such), an extra tail is ignored; the original is
+never cut.
+
+**Delay.** Each codec's constant delay is estimated from the data (cross-correlation of its first 16
+reconstructions with their originals within +-100 ms, amplitude envelopes where a vocoder keeps no waveform phase;
+the median, accepted where at least half the utterances agree within 5 ms) and removed before every metric, since
+STOI, ESTOI and the mel distance punish a pure shift as distortion. The Delay column shows it; empty where none
+could be established (then nothing is compensated).
 
 **GT and REC.** Intrusive metrics (PESQ, STOI, speaker similarity, mel distance) compare the reconstruction with
 the original: REC only. ASR metrics transcribe with a pinned multilingual ASR: GT is the WER/CER of the original
 audio against the reference text, REC of the reconstruction; dWER compares the reconstruction's transcript with
 the original's (no reference needed). Polish text normalisation keeps diacritics.
 
-**Missing values.** A metric that cannot be computed for an utterance (silence, too short) is recorded as missing
-with its reason and counted, never replaced by a made-up number. A cell says why it is empty, in words: `not run`
-(the metric was not computed), `not applicable` (e.g. a tokenizer without a decoder), `model unavailable` (the
-metric's model could not be loaded; the reason is listed under the table), or `n of N failed`; a value computed on
-fewer utterances says how many were missing or failed beside it.
+**No rank gained by failing.** A reconstruction that is empty, silent or not finite, or that a metric cannot
+score while the original can, has failed: it counts at the metric's floor (PESQ 1.0, STOI 0, ESTOI -1, speaker
+similarity -1; for WER/CER and the mel distance the worse of an empty output's value and the codec's own worst),
+and the cell says how many failed. An utterance whose original cannot be scored is left out for every codec. A
+value never made up: a cell says why it is empty, in words: `not run`, `not applicable` (e.g. a tokenizer without
+a decoder), `model unavailable` (the reason is listed under the table), or `n of N failed`.
 
-**Comparable results.** Only results measured under the same settings (data revision, utterance set, limit,
-normalisation, models, scoring version: one comparability key) are ranked together; others are shown apart with the
-settings in which they differ.
+**Comparable results.** Only results measured under the same settings (data revision, subsets, split, utterance
+set, limit, normalisation, ASR and speaker models with their revisions, scoring version: one comparability key)
+are ranked together; the others are shown apart with the settings in which they differ.
 
 **Random weights.** Runs built from configs with random weights (tests, benchmarks) are never shown as scores.
 
-**SpeechLLM.** Codec tokens, per-codebook embeddings summed, frames stacked to an 80 ms window, an MLP projector
-into a frozen Bielik. Transcript perplexity and bits per character in three conditions: prior (no audio), init
-(random adapter), trained (adapter trained on BIGOS train, selected on validation); PPL = exp(summed NLL /
+**SpeechLLM.** Codec tokens, per-codebook embeddings summed, resampled to a fixed number of slots per 80 ms
+window, so that the projector into the frozen Bielik has the same size for every codec (its parameters are
+recorded); utterances are limited in seconds of audio, not codec frames, so every codec is evaluated on the same
+test utterances. Transcript perplexity and bits per character in three conditions: prior (no audio), initial
+(random adapter), fine-tuned (adapter trained on BIGOS train, selected on validation); PPL = exp(summed NLL /
 transcript tokens) over the whole split, never a mean of batch means; bits per character compare across LLM
-tokenizers. A speech-only LM on the codes gives bits per second of audio (trained LM, unigram model, uniform code
-= the bitrate), comparable across codecs where token perplexity is not.
+tokenizers. A speech-only LM of fixed size on the codes gives bits per second of audio (trained LM, unigram
+model, uniform code = the bitrate), comparable across codecs where token perplexity is not.
 
 **Submitted codecs.** The leaderboard never imports or runs submitted code: maintainers run a request with
 `kodek run-request` and publish the results it writes.
