@@ -25,13 +25,14 @@ class Skipped:
     reason: str
     runnable_elsewhere: bool  # weights or an extra missing here, as opposed to unsupported
     needs_kmeans: bool = False  # an SSL tokenizer whose k-means quantiser has not been fitted
+    needs_env: str | None = None  # a codec of an isolated environment that is not built here
 
 
 def _print_skipped(skipped: list[Skipped]) -> None:
     if not skipped:
         return
     print(f"\nNot run here: {len(skipped)} codecs (listed, not dropped)")
-    elsewhere = [s for s in skipped if s.runnable_elsewhere and not s.needs_kmeans]
+    elsewhere = [s for s in skipped if s.runnable_elsewhere and not s.needs_kmeans and not s.needs_env]
     if elsewhere:
         print("  Runnable where the Hugging Face Hub is reachable (or the extra is installed):")
         for item in elsewhere:
@@ -44,6 +45,12 @@ def _print_skipped(skipped: list[Skipped]) -> None:
         print(f"  - {', '.join(kmeans)}")
         print("    fit one on Polish audio: kodek kmeans fit --codec CODEC_ID --data bigos --split train --out DIR")
         print("    then: kodek tokenize --codec CODEC_ID --kmeans DIR --data bigos --split test --out TOKENS")
+    envs = sorted({s.needs_env for s in skipped if s.needs_env})
+    for env in envs:
+        ids = [s.codec_id for s in skipped if s.needs_env == env]
+        reason = next(s.reason for s in skipped if s.needs_env == env)
+        print(f"  In the isolated environment {env}, not built here: {', '.join(ids)}")
+        print(f"    {reason}")
     unsupported = [s for s in skipped if not s.runnable_elsewhere]
     if unsupported:
         print("  Not supported by kodek's environment:")
@@ -111,7 +118,8 @@ def run_demo(
     from kodek.tokenize.pipeline import tokenize
     from kodek.tokenize.reader import open_tokens
 
-    if not hub_reachable():
+    offline = not hub_reachable()
+    if offline:
         # Fail at once instead of retrying every download for ~25 s.
         os.environ["HF_HUB_OFFLINE"] = "1"
         print("The Hugging Face Hub is not reachable: codecs whose weights are not cached are skipped.")
@@ -133,6 +141,13 @@ def run_demo(
             continue
         if state.status in ("unsupported", "needs-extra"):
             skipped.append(Skipped(spec.id, state.reason, state.status == "needs-extra"))
+            continue
+        if state.status == "needs-env":
+            skipped.append(Skipped(spec.id, state.reason, True, needs_env=state.env))
+            continue
+        if state.env and state.status == "needs-weights" and offline:
+            # Offline, its worker would start only to find no weights: say so without starting it.
+            skipped.append(Skipped(spec.id, state.reason, True))
             continue
         try:
             codec = build_codec(spec.id)
