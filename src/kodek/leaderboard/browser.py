@@ -201,14 +201,26 @@ def idle(page: Page) -> bool:
     return bool(page.evaluate(IDLE))
 
 
+# What a view says when it has nothing to show (e.g. no SpeechLLM results yet): rendered as well.
+EMPTY_VIEW = ("No SpeechLLM results", "No reconstruction results", "No results", "No listening examples")
+
+
+def empty(page: Page) -> bool:
+    text = page.text()
+    return any(message in text for message in EMPTY_VIEW)
+
+
 def rendered(view: str) -> Callable[[Page], bool]:
     """A test of the page that holds once ``view`` shows what a reader came for."""
     if view in ("Reconstruction", "SpeechLLM", "Per subset", "Methodology"):
         marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
-        return lambda page: marker in page.text() and bool(page.evaluate(CELLS)) and idle(page)
+        return lambda page: ((marker in page.text() and bool(page.evaluate(CELLS))) or empty(page)) and idle(page)
     if view == "Plots":
         return lambda page: (
-            bool(page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"))
+            (
+                bool(page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"))
+                or empty(page)
+            )
             and idle(page)
         )
     if view == "Listen":
