@@ -411,7 +411,7 @@ def test_the_scorer_keeps_listening_examples_and_speaker_groups(tmp_path, sample
     assert validate(data) == []
 
 
-# -- bounds, non-finite numbers, comparability, failure counts (contracts C2-C5) ---------------------------------
+# -- bounds, non-finite numbers, comparability, failure counts ---------------------------------
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

@@ -74,7 +74,7 @@ class Source:
 
 
 def load_failure(audioname: str, dataset: str | None, split: str, reason: str) -> dict[str, Any]:
-    """One utterance of the source that has no codes because it could not be loaded (contract C1)."""
+    """A failure record for codec.json: an utterance of the source that could not be loaded."""
     return {"audioname": audioname, "dataset": dataset, "split": split, "stage": "load", "reason": reason}
 
 

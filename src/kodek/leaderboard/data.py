@@ -76,7 +76,7 @@ class Prepared:
     listening: Listening
     root: str
     datasets: list[str] = field(default_factory=list)  # the one with most codecs first
-    # Per dataset: the ranked table (results sharing one comparability key, C2) and the results apart.
+    # Per dataset: the ranked table (results sharing one comparability key) and the results apart.
     reconstruction: dict[str, Board] = field(default_factory=dict)
     reconstruction_apart: dict[str, list[tuple[Apart, Board]]] = field(default_factory=dict)
     llms: dict[str, list[str]] = field(default_factory=dict)  # per dataset

@@ -43,7 +43,7 @@ LLM = {"id": "speakleash/Bielik-1.5B-v3.0-Instruct", "revision": "0" * 40}
 
 
 def comparability(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """The C2 settings record of a synthetic result (and its key), as the scorer and the LM write them."""
+    """The comparability record of a synthetic result (and its key), as the scorer and the LM write them."""
     dataset = data["dataset"]
     record = {
         "dataset": dataset["name"],

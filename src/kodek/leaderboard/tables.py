@@ -191,7 +191,7 @@ def fmt(value: float | None) -> str:
 def stats_cell(stats: Any) -> tuple[float, str]:
     """One condition's stats dict (or a bare number) -> (value, text); a missing value says why in words.
 
-    ``missing`` counts utterances a metric could not score; ``failed`` (C4) those whose reconstruction failed and
+    ``missing`` counts utterances a metric could not score; ``failed`` those whose reconstruction failed and
     were scored by the no-rank-gained-by-failing policy.
     """
     if stats is None:
@@ -428,7 +428,7 @@ def best_values(board: Board) -> dict[str, list[str]]:
     return best
 
 
-# -- which results may be ranked together (C2) ----------------------------------------------------------------
+# -- which results may be ranked together  ----------------------------------------------------------------
 
 
 def for_task(results: Iterable[dict[str, Any]], task: str) -> list[dict[str, Any]]:

@@ -574,7 +574,7 @@ def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
 
 
 def token_failures(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
-    """Utterances of the source without codes (stage load or tokenize), from ``codec.json`` (contract C1)."""
+    """Utterances of the source without codes (stage load or tokenize), from the failure records in ``codec.json``."""
     found: dict[str, dict[str, Any]] = {}
     records = list(meta.get("failures") or [])
     for shard in (meta.get("splits", {}).get(split, {}).get("shards") or {}).values():
@@ -638,7 +638,7 @@ def _failures(
 
 
 def _comparable(data, source, names, upstream, split, limit, partial, normalisation, models) -> None:
-    """The comparability record and key (contract C2): what must match for two results to be ranked together."""
+    """The comparability record and key: what must match for two results to be ranked together."""
     info = source.info()
     speaker, asr = (models or {}).get("speaker"), (models or {}).get("asr")
     comparability = {

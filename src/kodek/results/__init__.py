@@ -59,7 +59,7 @@ def token_dataset_info(tokens, split: str, utterances: int, seconds: float, subs
 
 
 def comparability_key(comparability: dict[str, Any]) -> str:
-    """First 16 hex characters of the SHA-256 of the canonical JSON of ``comparability`` (contract C2)."""
+    """First 16 hex characters of the SHA-256 of the canonical JSON of ``comparability``."""
     canonical = json.dumps(comparability, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 

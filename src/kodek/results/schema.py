@@ -130,7 +130,7 @@ _BREAKDOWN = {
     "additionalProperties": {**_METRICS, "additionalProperties": _ANY_METRIC},
 }
 _SMALL_OBJECT = {"type": "object", "maxProperties": 50, "propertyNames": {"maxLength": 80}}
-# C2: what makes two results comparable (data, revision, utterance set, models, settings), flat.
+# What makes two results comparable (data, revision, utterance set, models, settings), flat.
 _COMPARABILITY = {
     "type": "object",
     "maxProperties": 64,
@@ -156,7 +156,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "num_parameters": {"type": ["integer", "null"], "minimum": 0},
         "comparability": _COMPARABILITY,
         "comparability_key": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-        # C3: the codec's constant delay, estimated from the data and compensated before intrusive metrics.
+        # The codec's constant delay, estimated from the data and compensated before intrusive metrics.
         "delay_ms": {"type": ["number", "null"]},
         "dataset": {
             "type": "object",

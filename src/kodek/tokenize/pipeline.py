@@ -228,7 +228,7 @@ def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str,
 
 
 def _record_failures_total(meta: dict[str, Any], source: Source) -> None:
-    """Contract C1: every utterance of the source without codes, with its stage, and how many the source held."""
+    """Every utterance of the source without codes, with its stage, and how many the source held."""
     split_meta = meta["splits"][source.split]
     split_meta["load_failures"] = source.failures
     split_meta["utterances_total"] = source.utterances_total
@@ -346,7 +346,7 @@ def _load_items(source: Source, indices: list[int], sample_rate: int):
 
 
 def _failure(row: dict[str, Any], split: str | None, stage: str, reason: str) -> dict[str, Any]:
-    """A failure record of contract C1 (plus the split)."""
+    """A failure record of codec.json (audioname, dataset, stage, reason, split)."""
     return {
         "audioname": row["audioname"],
         "dataset": row.get("dataset"),
