@@ -90,7 +90,9 @@ def test_silence_and_too_short_audio_are_missing_with_a_reason():
     assert values["stoi"] is None and values["stoi__missing"] == "original is silent"
 
 
-def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
+def kill_at_the_second_flush(monkeypatch):
+    """The scorer dies (as if killed) when it writes its second part: the first part stays on disk. Returns the
+    real part writer, to put back for the resumed run."""
     real = score_module._flush
     calls = {"n": 0}
 
@@ -101,6 +103,11 @@ def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(score_module, "_flush", dies_after_the_first_part)
+    return real
+
+
+def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
+    real = kill_at_the_second_flush(monkeypatch)
     tokens = open_tokens(opus_tokens, "opus-6kbps")
     with pytest.raises(KeyboardInterrupt):
         score(tokens, tmp_path, workers=1, progress=False, limit=5, max_batch=1, flush_every=2)
@@ -180,16 +187,7 @@ def test_every_utterance_is_accounted_for_and_bad_originals_never_score(tmp_path
 
 
 def test_a_resume_with_other_settings_is_refused_naming_the_difference(tmp_path, opus_tokens, monkeypatch):
-    real = score_module._flush
-    calls = {"n": 0}
-
-    def dies_after_the_first_part(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(score_module, "_flush", dies_after_the_first_part)
+    real = kill_at_the_second_flush(monkeypatch)
     tokens = open_tokens(opus_tokens, "opus-6kbps")
     with pytest.raises(KeyboardInterrupt):
         score(tokens, tmp_path, metrics=["stoi"], workers=1, progress=False, limit=3, max_batch=1, flush_every=1)

@@ -113,8 +113,9 @@ def run_demo(
 ) -> int:
     from kodek.data.source import load_source
     from kodek.hub import hub_reachable
-    from kodek.leaderboard.tables import load_results, reconstruction_table
+    from kodek.leaderboard.tables import reconstruction_table
     from kodek.metrics.score import score
+    from kodek.results.loading import load_results
     from kodek.tokenize.pipeline import tokenize
     from kodek.tokenize.reader import open_tokens
 

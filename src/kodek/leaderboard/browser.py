@@ -35,6 +35,15 @@ class BrowserError(KodekError):
     """The browser or the server did not do what was asked in time."""
 
 
+def stop(process: subprocess.Popen) -> None:
+    """End a server or browser we started: politely, then by force."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def find_browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
@@ -77,11 +86,7 @@ def streamlit_server(app: Path, env: dict[str, str] | None = None) -> Iterator[s
         wait_for(healthy, 90, "the Streamlit server did not start")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 class Page:
@@ -179,11 +184,7 @@ def chromium(executable: str, width: int = 1400, height: int = 1000) -> Iterator
                 page.resize(width, height)
                 yield page
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 # -- what "the view has rendered" means, per view ---------------------------------------------------------------

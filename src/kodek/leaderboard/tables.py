@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from kodek.codecs.spec import CATEGORY
-from kodek.results.loading import Loaded, load_results  # noqa: F401  (re-exported: the demo uses it)
 
 # The source study's columns first, then the other metrics kodek knows, then any other, by name.
 SOURCE_STUDY_METRICS: tuple[str, ...] = ("pesq_wb", "spk_sim", "wer", "cer", "stoi")
@@ -220,6 +219,18 @@ def metric_cell(entry: dict[str, Any] | None, condition: str) -> tuple[float, st
     if entry.get("available") is False:
         return math.nan, UNAVAILABLE
     return stats_cell(entry.get(condition))
+
+
+def column_cell(entry: dict[str, Any] | None, column: Column) -> tuple[Any, str]:
+    """What a metric column shows: one condition, or 'first / second' where it is shown with another."""
+    if column.shown_with:
+        return pair_cell(entry, column.shown_with, column.condition)
+    return metric_cell(entry, column.condition)
+
+
+def column_conditions(column: Column) -> list[str]:
+    """The conditions a metric column holds, in the order its cell shows them."""
+    return ([column.shown_with] if column.shown_with else []) + [column.condition]
 
 
 def pair_cell(entry: dict[str, Any] | None, first: str, second: str) -> tuple[float, str]:
@@ -531,12 +542,9 @@ def reconstruction_board(results: Iterable[dict[str, Any]], headline: str | None
             if column.kind != "metric":
                 continue
             entry = data["metrics"].get(column.metric)
-            if column.shown_with:
-                cell[column.key] = pair_cell(entry, column.shown_with, column.condition)
-            else:
-                cell[column.key] = metric_cell(entry, column.condition)
+            cell[column.key] = column_cell(entry, column)
             info = catalogue[column.metric]
-            for condition in ([column.shown_with] if column.shown_with else []) + [column.condition]:
+            for condition in column_conditions(column):
                 numbers[export_header(info, condition)] = metric_cell(entry, condition)[0]
             stats = (entry or {}).get(column.condition) or {}
             if isinstance(stats, dict) and stats:
@@ -620,12 +628,9 @@ def _codec_board(
             if column.kind != "metric":
                 continue
             entry = data["metrics"].get(column.metric)
-            if column.shown_with:
-                cell[column.key] = pair_cell(entry, column.shown_with, column.condition)
-            else:
-                cell[column.key] = metric_cell(entry, column.condition)
+            cell[column.key] = column_cell(entry, column)
             label, unit = LLM_LABELS.get(column.metric, column.metric), UNITS.get(column.metric)
-            for condition in ([column.shown_with] if column.shown_with else []) + [column.condition]:
+            for condition in column_conditions(column):
                 name = f"{label} {LLM_CONDITION_NAMES.get(condition, condition)}" + (f" [{unit}]" if unit else "")
                 numbers[name] = metric_cell(entry, condition)[0]
         for name in (PARAMS, BITRATE):
