@@ -25,7 +25,9 @@ from kodek.submissions import (
     request_path,
     validate_request,
 )
-from kodek.submit import SubmitError, install_command, installed_entry, publish_results, read_request
+from kodek.submit import SubmitError
+from kodek.submit.publish import publish_results
+from kodek.submit.run import install_command, installed_entry, read_request
 from leaderboard_fixtures import SCRIPT, main_module_kept, results, write
 
 APP = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"

@@ -282,7 +282,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from kodek.submit import submit
+    from kodek.submit.request import submit
 
     out = Path(args.out or f"kodek-request-{args.codec}.json")
     done = submit(
@@ -306,7 +306,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run_request(args: argparse.Namespace) -> int:
-    from kodek.submit import read_request, run_request
+    from kodek.submit.run import read_request, run_request
 
     if bool(args.request) == bool(args.repo):
         raise CliError("give a request file, or --repo ORG/NAME --pr N")
@@ -338,7 +338,7 @@ def cmd_run_request(args: argparse.Namespace) -> int:
 
 
 def cmd_publish_results(args: argparse.Namespace) -> int:
-    from kodek.submit import publish_results
+    from kodek.submit.publish import publish_results
 
     result = publish_results(
         Path(args.results),

@@ -201,6 +201,17 @@ def request_bytes(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
+def send_request(data: dict[str, Any], repo: str, *, token: str | bool | None = None):
+    """Open a valid request as a pull request that adds ``requests/<codec_id>.json`` to the requests repo
+    ``repo`` (``kodek submit --repo`` and the Space's Submit tab); returns the Hub's answer (its ``pr_url``)."""
+    from kodek.hub import open_request
+
+    codec = f"{data['codec_id']} ({data['package']} {data['version']})"
+    return open_request(
+        request_bytes(data), request_path(data["codec_id"]), repo, message=f"Request: benchmark {codec}", token=token
+    )
+
+
 # Requests one visitor's session may send to the requests repo (the Space holds a token that can open PRs).
 MAX_REQUESTS_PER_SESSION = 3
 MIN_SECONDS_BETWEEN_REQUESTS = 60.0

@@ -28,7 +28,7 @@ from kodek.submissions import (
     rate_limited,
     request_bytes,
     request_from_form,
-    request_path,
+    send_request,
     validate_request,
 )
 
@@ -498,24 +498,15 @@ def view_submit(requests_repo: str | None) -> None:
         st.error("The request is not valid; nothing was sent:")
         show_untrusted(errors)
         return
-    content = request_bytes(request)
     token = _token()
     sent: list[float] = st.session_state.setdefault("requests_sent", [])
     limited = rate_limited(sent, time.monotonic()) if requests_repo and token else None
     if limited:
         st.warning(f"Not sent: {limited}. The request below is valid; download it instead.")
     elif requests_repo and token:
-        from kodek.hub import open_request
-
         sent.append(time.monotonic())  # counted before the Hub answers: a failed attempt is a request too
         try:
-            published = open_request(
-                content,
-                request_path(request["codec_id"]),
-                requests_repo,
-                message=f"Request: {request['codec_id']}",
-                token=token,
-            )
+            published = send_request(request, requests_repo, token=token)
         except Exception as error:  # whatever the Hub answered, the page reports it and stays up
             st.error("The request could not be sent to the requests repo:")
             show_untrusted([str(error)[:500]])
@@ -527,7 +518,7 @@ def view_submit(requests_repo: str | None) -> None:
     show_untrusted([json.dumps(request, indent=2, ensure_ascii=False)])
     st.download_button(
         "Download request JSON",
-        content,
+        request_bytes(request),
         file_name=f"{request['codec_id']}.json",
         mime="application/json",
         on_click="ignore",
