@@ -244,6 +244,41 @@ def test_mulaw_matches_the_g711_reference():
     assert codec.spec.bitrate_bps == 64_000
 
 
+# --- WorkerCodec: what a codec running in an isolated environment shares with torch codecs ------------
+
+
+def test_a_worker_codec_counts_moves_and_batches_like_a_torch_codec():
+    import torch
+
+    from kodek.codecs.isolated import WorkerCodec
+
+    class Signs(WorkerCodec):
+        """One code per 4 samples: 1 where the frame's first sample is positive (a Conv1d with one tap)."""
+
+        hop_length = 4
+
+        def encode_one(self, wave):
+            frames = self.model(self.tensor(np.pad(wave, (0, -len(wave) % 4)))[None, None])  # [1, 1, F]
+            return (frames[0] > 0).long().numpy()
+
+    model = torch.nn.Conv1d(1, 1, kernel_size=4, stride=4)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[[1.0, 0.0, 0.0, 0.0]]]))
+        model.bias.zero_()
+    spec = get_spec("mulaw-8khz")  # one codebook
+    codec = Signs(spec, model, random_weights=True, seed=7, commit="c0ffee")
+    assert codec.num_parameters() == 5  # Conv1d: out * in * kernel + out = 1 * 1 * 4 + 1
+    assert codec.describe() == {"random_weights": True, "seed": 7, "num_parameters": 5, "commit": "c0ffee"}
+    assert codec.pad_multiple == 4 and codec.num_frames(9) == 3
+    waves = [np.array([1, 0, 0, 0, -1, 0, 0, 0, 2], np.float32), np.array([-1, 0, 0, 0, 3], np.float32)]
+    codes, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
+    assert frames.tolist() == [3, 2]
+    assert codes[0, 0].tolist() == [1, 0, 1] and codes[1, 0, :2].tolist() == [0, 1]
+    assert codec.to("cpu", torch.float64) is codec and next(model.parameters()).dtype == torch.float64
+    assert codec.tensor(np.zeros(2, np.float32)).dtype == torch.float64  # float input takes the model's dtype
+    assert codec.tensor(np.zeros(2, np.int64), torch.long).dtype == torch.long
+
+
 # --- EnCodec (random weights) ---------------------------------------------------------------
 
 

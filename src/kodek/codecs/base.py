@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -108,14 +108,70 @@ class Codec(Protocol):
         ...
 
 
-class CodecBase:
+class HopFacts:
+    """Frame arithmetic from ``hop_length`` and the facts every codec records (its random weights, seed and
+    parameter count); shared by ``CodecBase`` and the isolated environments' ``WorkerCodec``."""
+
+    hop_length: int = 1
+    random_weights: bool
+    seed: int
+
+    @property
+    def pad_multiple(self) -> int:
+        return self.hop_length
+
+    def num_frames(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.hop_length)
+
+    def num_parameters(self) -> int:
+        return 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "random_weights": self.random_weights,
+            "seed": self.seed if self.random_weights else None,
+            "num_parameters": self.num_parameters(),
+        }
+
+
+_Module = TypeVar("_Module", bound="TorchModule")
+
+
+class TorchModule:
+    """A torch module in ``self.model``, its device and input dtype; shared by ``TorchCodec`` and the isolated
+    environments' ``WorkerCodec`` (nothing here imports torch before it is called)."""
+
+    model: Any
+    device: str
+    dtype: Any = None  # torch dtype of the model's inputs; float32 unless set by ``to``
+
+    def to(self: _Module, device: str, dtype: Any = None) -> _Module:
+        """Move the model; ``dtype=torch.float64`` removes float round-off in comparisons."""
+        self.model.to(device=device, dtype=dtype)
+        self.device = device
+        if dtype is not None:
+            self.dtype = dtype
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def tensor(self, array: np.ndarray, dtype: Any = None) -> Any:
+        """A tensor on the codec's device; float input takes the model's dtype."""
+        import torch
+
+        if dtype is None and np.issubdtype(np.asarray(array).dtype, np.floating):
+            dtype = self.dtype or torch.float32
+        return torch.as_tensor(array, dtype=dtype, device=self.device)
+
+
+class CodecBase(HopFacts):
     """Shared behaviour: spec facts, frame arithmetic, defaults for numpy codecs.
 
     A family subclass sets ``hop_length`` (and ``requires``/``install_extra`` once for all its ids) and
     implements ``encode``/``decode``; ``entries(specs)`` registers its ids with ``build`` as the factory.
     """
 
-    hop_length: int = 1
     # Numpy codecs encode every utterance on its own, so a padded batch is exact (tested).
     batch_invariant: bool = True
     requires: tuple[str, ...] = ()  # importable modules the codec needs
@@ -143,13 +199,6 @@ class CodecBase:
             for spec in specs
         ]
 
-    @property
-    def pad_multiple(self) -> int:
-        return self.hop_length
-
-    def num_frames(self, num_samples: int) -> int:
-        return math.ceil(num_samples / self.hop_length)
-
     def frame_lengths(self, lengths: np.ndarray) -> np.ndarray:
         return np.array([self.num_frames(int(n)) for n in lengths], dtype=np.int64)
 
@@ -160,21 +209,11 @@ class CodecBase:
         self.device = device
         return self
 
-    def num_parameters(self) -> int:
-        return 0
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "random_weights": self.random_weights,
-            "seed": self.seed if self.random_weights else None,
-            "num_parameters": self.num_parameters(),
-        }
-
     def save_artefacts(self, out: Path) -> None:
         """Nothing beyond the codes by default."""
 
 
-class TorchCodec(CodecBase):
+class TorchCodec(TorchModule, CodecBase):
     """A codec backed by a torch module held in ``self.model``.
 
     This class owns the numpy<->torch boundary, building (random or pretrained, one model per checkpoint
@@ -191,8 +230,6 @@ class TorchCodec(CodecBase):
     # In exact arithmetic, zero-padding an item to the batch's length leaves its codes unchanged (causal
     # models). Round-off still differs with the batch layout, so a padded batch is only claimed exact in float64.
     padding_exact: bool = False
-    model: Any
-    dtype: Any = None  # torch dtype of the model's inputs; float32 unless set by ``to``
 
     def __init__(self, spec: CodecSpec, model: Any, settings: CodecSettings | None = None, **fields: Any) -> None:
         super().__init__(spec, settings, **fields)
@@ -236,29 +273,10 @@ class TorchCodec(CodecBase):
 
         return self.padding_exact and self.dtype == torch.float64
 
-    def to(self, device: str, dtype: Any = None) -> TorchCodec:
-        """Move the model; ``dtype=torch.float64`` removes float round-off in comparisons."""
-        self.model.to(device=device, dtype=dtype)
-        self.device = device
-        if dtype is not None:
-            self.dtype = dtype
-        return self
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def describe(self) -> dict[str, Any]:
         import torch
 
         return {**super().describe(), "float64": self.dtype == torch.float64}
-
-    def tensor(self, array: np.ndarray, dtype: Any = None) -> Any:
-        """A tensor on the codec's device; float input takes the model's dtype."""
-        import torch
-
-        if dtype is None and np.issubdtype(np.asarray(array).dtype, np.floating):
-            dtype = self.dtype or torch.float32
-        return torch.as_tensor(array, dtype=dtype, device=self.device)
 
     def encode(self, waves: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -293,7 +293,7 @@ def snapshot(spec: CodecSpec) -> tuple[Path, str]:
     return folder, folder.name  # snapshots/<commit>
 
 
-class WorkerCodec:
+class WorkerCodec(base.TorchModule, base.HopFacts):
     """Shared pieces of the torch codecs that run inside a worker (self-contained: no torch at import).
 
     Subclasses set ``hop_length`` and implement ``encode_one`` / ``decode_one`` on one utterance;
@@ -301,7 +301,6 @@ class WorkerCodec:
     encoding exactly (``batch_invariant``) whatever the model's receptive field.
     """
 
-    hop_length: int = 1
     batch_invariant = True
 
     def __init__(self, spec: CodecSpec, model: Any, *, random_weights: bool, seed: int = 0, **facts: Any) -> None:
@@ -310,40 +309,10 @@ class WorkerCodec:
         self.random_weights = random_weights
         self.seed = seed
         self.device = "cpu"
-        self.dtype: Any = None
         self.facts = facts  # e.g. the resolved checkpoint commit
 
-    @property
-    def pad_multiple(self) -> int:
-        return self.hop_length
-
-    def num_frames(self, num_samples: int) -> int:
-        return -(-num_samples // self.hop_length)
-
-    def to(self, device: str, dtype: Any = None) -> WorkerCodec:
-        self.model.to(device=device, dtype=dtype)
-        self.device = device
-        if dtype is not None:
-            self.dtype = dtype
-        return self
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def describe(self) -> dict[str, Any]:
-        return {
-            "random_weights": self.random_weights,
-            "seed": self.seed if self.random_weights else None,
-            "num_parameters": self.num_parameters(),
-            **self.facts,
-        }
-
-    def tensor(self, array: np.ndarray, dtype: Any = None) -> Any:
-        import torch
-
-        if dtype is None and np.issubdtype(np.asarray(array).dtype, np.floating):
-            dtype = self.dtype or torch.float32
-        return torch.as_tensor(array, dtype=dtype, device=self.device)
+        return {**super().describe(), **self.facts}
 
     def encode_one(self, wave: np.ndarray) -> np.ndarray:
         """One utterance ``[T]`` -> codes ``[K, F]``."""
