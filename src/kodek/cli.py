@@ -306,28 +306,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run_request(args: argparse.Namespace) -> int:
-    from kodek.submit.run import read_request, run_request
+    from kodek.submit.run import RunSettings, read_request, run_request
 
     if bool(args.request) == bool(args.repo):
         raise CliError("give a request file, or --repo ORG/NAME --pr N")
     request = read_request(args.request, repo=args.repo, pr=args.pr, token=args.token)
     label = args.label or (f"{args.repo} pull request {args.pr}" if args.repo else str(args.request))
-    report = run_request(
-        request,
-        Path(args.results),
-        Path(args.tokens),
+    settings = RunSettings(
         data=args.data,
         split=args.split,
         random_weights=args.random_weights,
         seed=args.seed,
         limit=args.limit,
-        install=args.install,
-        publish_repo=args.publish,
         workers=args.workers,
         listen=args.listen,
         source_label=label,
-        token=args.token,
         revision=args.revision,
+    )
+    report = run_request(
+        request,
+        Path(args.results),
+        Path(args.tokens),
+        settings,
+        install=args.install,
+        publish_repo=args.publish,
+        token=args.token,
     )
     for check in report.checks:
         print(check.line())

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kodek.results.schema import CODEC_ID_PATTERN, RESULTS_SCHEMA, message
+
+if TYPE_CHECKING:
+    from kodek.hub import Published
 
 REQUEST_VERSION = 1
 MAX_REQUEST_BYTES = 32_768
@@ -201,7 +204,7 @@ def request_bytes(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
-def send_request(data: dict[str, Any], repo: str, *, token: str | bool | None = None):
+def send_request(data: dict[str, Any], repo: str, *, token: str | bool | None = None) -> Published:
     """Open a valid request as a pull request that adds ``requests/<codec_id>.json`` to the requests repo
     ``repo`` (``kodek submit --repo`` and the Space's Submit tab); returns the Hub's answer (its ``pr_url``)."""
     from kodek.hub import open_request

@@ -197,24 +197,17 @@ def run_request(
     request: dict[str, Any],
     results: Path,
     tokens: Path,
+    settings: RunSettings | None = None,
     *,
-    data: str = "bigos",
-    split: str = DEFAULT_SPLIT,
-    random_weights: bool = False,
-    seed: int = 0,
-    limit: int | None = None,
     install: bool = False,
     publish_repo: str | None = None,
-    workers: int | None = None,
-    listen: int = 3,
-    source_label: str = "file",
     token: str | bool | None = None,
-    revision: str = "main",
 ) -> RunReport:
-    """Check, tokenize, score and record one request; publish the results when asked."""
+    """Check, tokenize, score and record one request (in its own environment with ``install``); publish the
+    results to ``publish_repo`` when given."""
     from kodek import results as results_io
 
-    settings = RunSettings(data, split, random_weights, seed, limit, workers, listen, source_label, revision)
+    settings = settings or RunSettings()
     run = _run_isolated if install else _run_here
     checks = run(request, results, tokens, settings, token)
     codec_id = request["codec_id"]
