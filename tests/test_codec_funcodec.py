@@ -68,7 +68,7 @@ def test_codes_match_the_spec_and_batches_equal_one_by_one(codec, clips, encoded
 
 def test_codes_ignore_the_input_level(codec, clips, encoded):
     """FunCodec divides each utterance by its RMS before encoding (audio_normalize): half the level, same codes."""
-    codes, frames = encoded
+    codes, _ = encoded
     quieter, _ = codec.encode(*pad_batch([0.5 * w for w in clips], codec.pad_multiple))
     assert np.mean(quieter == codes) > 0.99
 

@@ -108,14 +108,15 @@ def _speech2token(config: dict[str, Any]) -> Any:
         return Speech2Token(config_file=path, model_file=None, device="cpu")
 
 
-def _check_config(spec: CodecSpec, config: dict[str, Any]) -> None:
-    quantizer = config["quantizer_conf"]
-    found = (quantizer["sampling_rate"], quantizer["encoder_hop_length"], quantizer["codebook_size"])
+def _check_model(spec: CodecSpec, model: Any) -> None:
+    """The model built from a config must be the spec's: rate, hop, codebook size, enough codebooks."""
+    quantizer = model.quantizer
+    found = (quantizer.sampling_rate, quantizer.encoder_hop_length, quantizer.codebook_size)
     expected = (spec.sample_rate, round(spec.sample_rate / spec.frame_rate), spec.codebook_size)
-    if found != expected or quantizer["num_quantizers"] < spec.num_codebooks:
+    if found != expected or quantizer.rq.n_q < spec.num_codebooks:
         raise CodecError(
-            f"{spec.id}: the checkpoint's config (rate, hop, codebook size {found}, "
-            f"{quantizer['num_quantizers']} codebooks) does not match the spec ({expected}, {spec.num_codebooks})"
+            f"{spec.id}: the config builds a model of rate, hop, codebook size {found} with {quantizer.rq.n_q} "
+            f"codebooks, not the spec's {expected} with {spec.num_codebooks}"
         )
 
 
@@ -148,6 +149,8 @@ def _load_generator(spec: CodecSpec, model: Any, path: Path) -> None:
     missing = [key for key in model.load_state_dict(state, strict=False).missing_keys if key.startswith(GENERATOR)]
     if missing:
         raise CodecError(f"{spec.id}: {path.name} lacks {len(missing)} weights of the model, e.g. {missing[0]}")
+    if not bool(model.quantizer.rq.model.inited.all()):  # else the codebooks would k-means on the first input
+        raise CodecError(f"{spec.id}: {path.name} holds codebooks that were never initialised")
 
 
 def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> FunCodecCodec:
@@ -162,8 +165,8 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
     else:
         folder, commit = snapshot(spec)
         config, facts = yaml.safe_load((folder / "config.yaml").read_text()), {"checkpoint_commit": commit}
-    _check_config(spec, config)
     speech2token = _speech2token(config)
+    _check_model(spec, speech2token.model)
     if random_weights:
         _seed_codebooks(speech2token.model, seed)
     else:
