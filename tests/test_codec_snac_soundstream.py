@@ -74,10 +74,7 @@ def test_soundstream_facts_match_the_model_and_its_codes(soundstream):
     assert lengths.tolist() == [16_000, 5_440] and out.shape[1] >= 16_000
 
 
-@pytest.mark.parametrize(
-    "codec_id",
-    ["funcodec-16khz-ds640-16cb", "stable-codec-speech-16khz-400bps"],
-)
+@pytest.mark.parametrize("codec_id", ["stable-codec-speech-16khz-400bps"])
 def test_unsupported_systems_stay_listed_with_their_reason(codec_id):
     entry = registry().get(codec_id)
     state = availability(entry)

@@ -17,12 +17,6 @@ TORCHAUDIO = (
     "every transformers import on CPU-only machines, so kodek's environment excludes it"
 )
 
-FUNCODEC_REASON = (
-    "funcodec 0.2.0 pins editdistance==0.5.2, which does not build on Python 3.11, so it installs only without "
-    "its dependencies; its models are built from the config.yaml shipped with each checkpoint, which kodek has no "
-    "public copy of to build a random-weight model from, and its inference imports (thop, ...) are not in an "
-    "isolated environment yet"
-)
 STABLE_CODEC_REASON = (
     "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
     f"with kodek's torch; {TORCHAUDIO}"
@@ -34,27 +28,7 @@ def refuse(spec: CodecSpec, settings: CodecSettings):
     raise UnsupportedCodecError(f"{spec.id}: {spec.unsupported}")
 
 
-def _funcodec(codebooks: int) -> CodecSpec:
-    return CodecSpec(
-        id=f"funcodec-16khz-ds640-{codebooks}cb",
-        family="funcodec",
-        kind="acoustic",
-        sample_rate=16_000,
-        frame_rate=25.0,
-        num_codebooks=codebooks,
-        codebook_size=1024,
-        checkpoint=Checkpoint(
-            "alibaba-damo/audio_codec-encodec-zh_en-general-16k-nq32ds640-pytorch", "main", loader="funcodec"
-        ),
-        license="mit",
-        description=f"FunCodec EnCodec-style 16 kHz, 25 Hz (downsampling 640), {codebooks} of 32 RVQ codebooks.",
-        unsupported=FUNCODEC_REASON,
-        options={"num_codebooks": codebooks},
-    )
-
-
 ENTRIES = [
-    *(CodecEntry(_funcodec(k), refuse) for k in (16, 32)),
     *(
         CodecEntry(
             CodecSpec(

@@ -123,7 +123,33 @@ SEMANTICODEC = EnvSpec(
     needs="installs semanticodec from github.com (haoheliu/SemantiCodec-inference): needs access to GitHub",
 )
 
-ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC)}
+# FunCodec's package pins editdistance==0.5.2, which does not build on Python 3.11, so it is installed without
+# its dependencies, and with exactly the packages its model and inference modules import
+# (funcodec.bin.codec_inference, funcodec.tasks.gan_speech_codec), found by importing them in a bare
+# environment; typeguard stays below 3 (FunCodec calls check_argument_types, removed in typeguard 3).
+FUNCODEC = EnvSpec(
+    name="funcodec",
+    requirements=(
+        *TORCH_211,
+        "numpy==2.4.6",
+        "pyyaml==6.0.4",
+        "typeguard==2.13.3",
+        "humanfriendly==10.0",
+        "librosa==0.11.0",
+        "einops==0.8.2",
+        "thop==0.1.1.post2209072238",
+        "h5py==3.16.0",
+        "kaldiio==2.18.1",
+        "six==1.17.0",
+        "torch-complex==0.4.4",
+        "pytorch-wpe==0.0.1",
+        "huggingface_hub==2.4.0",
+    ),
+    no_deps=("funcodec==0.2.0",),
+    description="torch 2.11 + torchaudio 2.11, funcodec 0.2.0 (without its pins), the packages its inference imports",
+)
+
+ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC)}
 
 
 def get_env(name: str) -> EnvSpec:
