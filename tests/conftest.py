@@ -105,6 +105,24 @@ def make_source(items: list[tuple[str, bytes]], split: str = "test", subset: str
     return Source("synthetic", None, split, dataset)
 
 
+def kill_at_the_second_part(monkeypatch):
+    """A resumable run (the scorer, the tokenizer) dies, as if killed, when it writes its second part: the first
+    part stays on disk. Returns a function that puts the real part writer back, for the resumed run."""
+    from kodek.files import PartStore
+
+    real = PartStore.write
+    calls = {"n": 0}
+
+    def dies_at_the_second_part(self, table):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, table)
+
+    monkeypatch.setattr(PartStore, "write", dies_at_the_second_part)
+    return lambda: monkeypatch.setattr(PartStore, "write", real)
+
+
 @pytest.fixture(autouse=True)
 def _restore_main_module():
     """Streamlit's AppTest registers the page as ``__main__``; forkserver workers started later by the

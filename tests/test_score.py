@@ -18,6 +18,8 @@ from kodek.results.schema import validate
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import TokensError, open_tokens
 
+from conftest import kill_at_the_second_part
+
 
 @pytest.fixture(scope="module")
 def opus_tokens(tmp_path_factory, sample_test):
@@ -90,30 +92,14 @@ def test_silence_and_too_short_audio_are_missing_with_a_reason():
     assert values["stoi"] is None and values["stoi__missing"] == "original is silent"
 
 
-def kill_at_the_second_flush(monkeypatch):
-    """The scorer dies (as if killed) when it writes its second part: the first part stays on disk. Returns the
-    real part writer, to put back for the resumed run."""
-    real = score_module._flush
-    calls = {"n": 0}
-
-    def dies_after_the_first_part(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(score_module, "_flush", dies_after_the_first_part)
-    return real
-
-
 def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
-    real = kill_at_the_second_flush(monkeypatch)
+    revive = kill_at_the_second_part(monkeypatch)
     tokens = open_tokens(opus_tokens, "opus-6kbps")
     with pytest.raises(KeyboardInterrupt):
         score(tokens, tmp_path, workers=1, progress=False, limit=5, max_batch=1, flush_every=2)
     work = tmp_path / "opus-6kbps" / ".kodek-work" / "reconstruction"
     assert len(list(work.glob("part-*.parquet"))) == 1
-    monkeypatch.setattr(score_module, "_flush", real)
+    revive()
     data = score(tokens, tmp_path, workers=1, progress=False, limit=5, max_batch=1, flush_every=2)
     table = pq.read_table(tmp_path / "opus-6kbps" / "reconstruction-utterances.parquet")
     assert table.num_rows == 5 and len(set(table["audioname"].to_pylist())) == 5
@@ -187,11 +173,11 @@ def test_every_utterance_is_accounted_for_and_bad_originals_never_score(tmp_path
 
 
 def test_a_resume_with_other_settings_is_refused_naming_the_difference(tmp_path, opus_tokens, monkeypatch):
-    real = kill_at_the_second_flush(monkeypatch)
+    revive = kill_at_the_second_part(monkeypatch)
     tokens = open_tokens(opus_tokens, "opus-6kbps")
     with pytest.raises(KeyboardInterrupt):
         score(tokens, tmp_path, metrics=["stoi"], workers=1, progress=False, limit=3, max_batch=1, flush_every=1)
-    monkeypatch.setattr(score_module, "_flush", real)
+    revive()
     with pytest.raises(score_module.ScoreError, match=r"metrics: \['stoi'\] there, \['pesq_wb', 'stoi'\] now"):
         score(tokens, tmp_path, metrics=["stoi", "pesq_wb"], workers=1, progress=False, limit=3)
     with pytest.raises(score_module.ScoreError, match="normalisation: 'all' there, 'none' now"):

@@ -10,13 +10,14 @@ import pytest
 from kodek import audio, files
 from kodek.codecs import build_codec
 from kodek.metrics import random_models, text
-from kodek.metrics import score as score_module
 from kodek.metrics.asr import load_asr
 from kodek.metrics.score import score
 from kodek.metrics.speaker import load_speaker_embedder
 from kodek.results.schema import validate
 from kodek.tokenize.pipeline import tokenize
 from kodek.tokenize.reader import open_tokens
+
+from conftest import kill_at_the_second_part
 
 MODEL_METRICS = ("pesq_wb", "spk_sim", "wer", "cer", "dwer", "dcer")
 
@@ -146,16 +147,7 @@ def test_unreachable_models_are_missing_with_a_reason_not_a_crash(tmp_path, toke
 
 
 def test_a_killed_run_with_model_metrics_resumes_from_the_cache(tmp_path, tokens, tiny, monkeypatch):
-    real = score_module._flush
-    calls = {"n": 0}
-
-    def dies_after_the_first_part(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(score_module, "_flush", dies_after_the_first_part)
+    revive = kill_at_the_second_part(monkeypatch)
     arguments = {
         "metrics": ("spk_sim", "wer"),
         "asr_model": tiny["asr"],
@@ -170,7 +162,7 @@ def test_a_killed_run_with_model_metrics_resumes_from_the_cache(tmp_path, tokens
     tokenset = open_tokens(tokens, "opus-6kbps")
     with pytest.raises(KeyboardInterrupt):
         score(tokenset, tmp_path / "results", **arguments)
-    monkeypatch.setattr(score_module, "_flush", real)
+    revive()
     data = score(tokenset, tmp_path / "results", **arguments)
     table = pq.read_table(tmp_path / "results" / "opus-6kbps" / "reconstruction-utterances.parquet")
     assert table.num_rows == 4 and len(set(table["audioname"].to_pylist())) == 4

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kodek import audio
+from kodek.batching import length_batches
 
 
 def _forward(codec, waves: list[np.ndarray], batches: list[list[int]]) -> tuple[float, list[np.ndarray]]:
@@ -71,12 +72,9 @@ def bench_tokenize(
     # The same audio, already decoded and resampled: only the codec runs below.
     items, _ = pipeline._load_items(source, list(range(len(source.dataset))), codec.spec.sample_rate)
     waves = [item.wave for item in items]
-    position = {id(item): k for k, item in enumerate(items)}
     size = max_batch if codec.batch_invariant else 1
     budget = int(batch_seconds * codec.spec.sample_rate)
-    batches = [
-        [position[id(it)] for it in group] for group in pipeline._batches(items, budget, size, codec.pad_multiple)
-    ]
+    batches = length_batches([len(w) for w in waves], size, budget=budget, multiple=codec.pad_multiple)
 
     _forward(codec, waves[:1], [[0]])  # warm-up: first-call allocations, lazy inits
     pipeline_s, _ = _best(repeat, run_pipeline)

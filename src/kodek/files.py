@@ -1,5 +1,6 @@
 """Files written so that a killed run never leaves half of one, with the user's umask; append-only logs
-that survive a torn last line; a lock for read-modify-write between processes sharing a folder."""
+that survive a torn last line; a lock for read-modify-write between processes sharing a folder; resumable
+stores of parquet parts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -109,3 +111,63 @@ def locked(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class PartStore:
+    """A run's results as parquet parts in a work folder, so that a killed run resumes where it stopped.
+
+    Each part is written atomically (:func:`write_table`: a temporary name, then a rename), so the folder
+    holds only whole parts: after a kill, :meth:`done` is exactly what the finished parts hold. Items that
+    failed are logged in ``failures.jsonl`` (a torn last line is dropped). :meth:`merge` writes the final
+    file, atomically, in the order of ``key``.
+    """
+
+    PARTS = "part-*.parquet"
+    FAILURES = "failures.jsonl"
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = folder
+        self.key = key  # the column that names an item (unique within the run)
+
+    def parts(self) -> list[Path]:
+        return sorted(self.folder.glob(self.PARTS))
+
+    def done(self) -> set[Any]:
+        """The keys of every item the finished parts hold."""
+        keys: set[Any] = set()
+        for part in self.parts():
+            keys.update(pq.read_table(part, columns=[self.key])[self.key].to_pylist())
+        return keys
+
+    def write(self, table: pa.Table) -> Path:
+        """Add one part (numbered after the last, so parts keep the order they were written in)."""
+        path = self.folder / f"part-{len(self.parts()):05d}.parquet"
+        write_table(table, path)
+        return path
+
+    def failures(self) -> dict[Any, dict[str, Any]]:
+        """Failed items by key, as :meth:`record_failures` logged them (without the key)."""
+        records = read_jsonl(self.folder / self.FAILURES)
+        return {record.pop(self.key): record for record in records}
+
+    def record_failures(self, failed: Sequence[tuple[Any, dict[str, Any]]]) -> None:
+        """Log ``(key, record)`` pairs durably, so that a resumed run does not retry them."""
+        if failed:
+            append_jsonl(self.folder / self.FAILURES, [{self.key: key, **record} for key, record in failed])
+
+    def merge(self, final: Path, *, drop_key: bool = False) -> bool:
+        """Write every part into ``final`` sorted by the key (False, writing nothing, when there is no part).
+
+        The first part's schema metadata (e.g. the datasets features) is kept on the merged file.
+        """
+        parts = self.parts()
+        if not parts:
+            return False
+        table = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by(self.key)
+        if drop_key:
+            table = table.drop([self.key])
+        write_table(table.replace_schema_metadata(pq.read_schema(parts[0]).metadata), final)
+        return True
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -43,6 +43,7 @@ def fit(
     from kodek import audio
     from kodek.codecs.registry import get_spec
     from kodek.codecs.ssl import MODELS, SslFeatures, build_model
+    from kodek.data.audiofile import load_utterance
     from kodek.data.source import load_source
     from kodek.provenance import now, versions
 
@@ -66,10 +67,8 @@ def fit(
     for index in tqdm(order, desc=f"k-means {codec_id}", unit="utt", disable=not progress):
         if max_hours is not None and seconds >= max_hours * 3600:
             break
-        row = source.dataset[index]
-        ref = row["audio"]
         try:
-            wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], 16_000, name=row["audioname"])
+            wave, _ = load_utterance(source.dataset[index], 16_000)
         except (audio.AudioError, OSError):
             continue  # an unreadable item is skipped here as in tokenize
         feats = features(wave[None, :], np.array([len(wave)]))[0]

@@ -1,8 +1,31 @@
-"""Checks of audio files that decoders let pass: a WAV cut short decodes, silently, to what is left of it."""
+"""An utterance's audio as kodek reads it, and the checks of audio files that decoders let pass: a WAV cut
+short decodes, silently, to what is left of it."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kodek import audio
+
+
+def load_utterance(row: Mapping[str, Any], sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """The audio of a source row (``audio``: the file's ``bytes`` or its ``path``) as mono float32 at
+    ``sample_rate`` (None: the file's own rate), and that rate.
+
+    Raises :class:`kodek.audio.AudioError` naming the utterance when the file cannot be decoded, holds
+    NaN/inf, or is a WAV cut short; OSError when its path cannot be read.
+    """
+    name = row["audioname"]
+    ref = row["audio"]
+    data = ref["bytes"] if ref.get("bytes") else Path(ref["path"]).read_bytes()
+    if why := wav_truncation(data):
+        raise audio.AudioError(f"{name}: {why}")
+    return audio.load_audio(data, sample_rate, name=name)
 
 
 def wav_truncation(data: bytes) -> str | None:

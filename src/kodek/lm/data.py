@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kodek.batching import length_batches
 from kodek.errors import KodekError
 from kodek.tokenize.reader import TokenSet
 
@@ -155,12 +156,9 @@ def batches(
     With ``seed``, the batch order (and the order within equal lengths) is a function of (seed, epoch)
     alone, so that a resumed run sees exactly the batches an uninterrupted one would have.
     """
-    order = np.arange(len(utterances))
-    if seed is not None:
-        order = np.random.default_rng([seed, epoch]).permutation(len(utterances))
-    lengths = np.array([utterances[i].frames + 8 * len(utterances[i].answer_ids) for i in order])
-    ordered = order[np.argsort(-lengths, kind="stable")]
-    groups = [ordered[i : i + batch_size].tolist() for i in range(0, len(ordered), batch_size)]
+    order = None if seed is None else np.random.default_rng([seed, epoch]).permutation(len(utterances)).tolist()
+    lengths = [u.frames + 8 * len(u.answer_ids) for u in utterances]
+    groups = length_batches(lengths, batch_size, order=order)
     if seed is not None:
         shuffle = np.random.default_rng([seed, epoch, 1]).permutation(len(groups))
         groups = [groups[i] for i in shuffle]
@@ -175,8 +173,8 @@ def iterate(utterances: list[Utterance], groups: list[list[int]]) -> Iterator[li
 def ssl_feature_source(tokens: TokenSet, *, device: str = "cpu", token: str | bool | None = None, network=None):
     """``(audioname, frames) -> [F, D]`` layer features of the SSL model behind an SSL k-means token set,
     computed from the source audio the tokens were made from (the continuous-input ablation)."""
-    from kodek import audio
     from kodek.codecs.ssl import MODELS, SslFeatures, build_model
+    from kodek.data.audiofile import load_utterance
     from kodek.data.source import load_source
 
     spec = tokens.spec
@@ -201,8 +199,7 @@ def ssl_feature_source(tokens: TokenSet, *, device: str = "cpu", token: str | bo
         return dataset[index]
 
     def features(audioname: str, frames: int) -> np.ndarray:
-        ref = lookup(audioname)["audio"]
-        wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], 16_000, name=audioname)
+        wave, _ = load_utterance(lookup(audioname), 16_000)
         out = extract(wave[None, :], np.array([len(wave)]))[0]
         if len(out) < frames:  # the tokens are the reference length: pad with the last frame
             out = np.concatenate([out, np.repeat(out[-1:], frames - len(out), axis=0)])

@@ -34,7 +34,8 @@ from kodek.lm.comparability import (
     dataset_facts,
     with_key,
 )
-from kodek.lm.metrics import NORMALISATION, bits_per_char, perplexity, pooled, utterance_error_rates
+from kodek.lm.metrics import NORMALISATION, bits_per_char, perplexity, utterance_error_rates
+from kodek.metrics.text import ErrorRate, pooled_rate
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +215,15 @@ def _metrics(scored, tokens, chars, keep, rates) -> dict[str, Any]:
     if rates:
         for index, name in enumerate(("cer", "wer")):
             label, higher = LABELS[name]
-            values = {c: pooled([r[index] for r in rates[c]]) if c in rates else None for c in CONDITIONS}
+            values = {c: _pooled([r[index] for r in rates[c]]) if c in rates else None for c in CONDITIONS}
             metrics[name] = {"label": label, "higher_is_better": higher, "normalisation": NORMALISATION, **values}
     return metrics
+
+
+def _pooled(rates: list[ErrorRate | None]) -> float | None:
+    """Corpus CER or WER over the decoded utterances (None: an empty reference, left out)."""
+    present = [r for r in rates if r is not None]
+    return pooled_rate([r.errors for r in present], [r.length for r in present])
 
 
 def _nll_sums(model, split, session, *, audio: bool, progress: bool) -> np.ndarray:

@@ -11,7 +11,6 @@ so LLMs with different tokenizers compare.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from kodek.metrics.text import ErrorRate, MetricUnavailable, char_errors, word_errors
 
@@ -32,10 +31,3 @@ def utterance_error_rates(reference: str, hypothesis: str) -> tuple[ErrorRate | 
         return char_errors(reference, hypothesis, NORMALISATION), word_errors(reference, hypothesis, NORMALISATION)
     except MetricUnavailable:
         return None, None
-
-
-def pooled(rates: Sequence[ErrorRate | None]) -> float | None:
-    """Corpus error rate: all edits over all reference units (not a mean of per-utterance rates)."""
-    present = [r for r in rates if r is not None]
-    length = sum(r.length for r in present)
-    return sum(r.errors for r in present) / length if length else None

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from kodek.metrics.text import pooled_rate
 from kodek.results import MAX_LISTED_FAILURES
 
 
@@ -56,17 +57,6 @@ def _column(table: pa.Table, name: str) -> tuple[np.ndarray, list[str | None], l
     return values, reasons, failed
 
 
-def pooled_rate(values: np.ndarray, lengths: np.ndarray) -> float | None:
-    """Corpus-level error rate: all errors over all reference words (or characters).
-
-    Error rates are reported per utterance (``mean``) and pooled (``pooled``), the way ASR
-    benchmarks report them; each utterance's errors are its rate times its reference length.
-    """
-    present = np.isfinite(values) & np.isfinite(lengths)
-    total = float(lengths[present].sum())
-    return float((values[present] * lengths[present]).sum() / total) if total else None
-
-
 def _stats(table: pa.Table, column: str, values, missing: list, failed: list, mask: np.ndarray | None = None):
     if mask is None:
         mask = np.ones(len(values), dtype=bool)
@@ -76,7 +66,9 @@ def _stats(table: pa.Table, column: str, values, missing: list, failed: list, ma
         sum(f is not None for f, m in zip(failed, mask, strict=True) if m),
     )
     if f"{column}__len" in table.column_names:
-        stats["pooled"] = pooled_rate(values[mask], _floats(table, f"{column}__len")[mask])
+        # Each utterance's errors are its rate times its reference length (the way ASR benchmarks pool).
+        lengths = _floats(table, f"{column}__len")[mask]
+        stats["pooled"] = pooled_rate((values[mask] * lengths).tolist(), lengths.tolist())
     return stats
 
 

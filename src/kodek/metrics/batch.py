@@ -16,6 +16,7 @@ import numpy as np
 
 from kodek.metrics.intrusive import MetricUnavailable
 from kodek.metrics.pairs import NO_DELAY, Delay, Outcome, estimate_delay, mean_with_floor, score_pair
+from kodek.metrics.text import pooled_rate
 
 AUTO = "auto"
 
@@ -96,7 +97,8 @@ def error_rates(
     """Pooled (corpus-level) and per-item error rates; an empty reference is missing, not 0 or 1."""
     values: list[float | None] = []
     reasons: list[str | None] = []
-    errors = length = 0
+    errors: list[int] = []
+    lengths: list[int] = []
     for reference, prediction in zip(references, predictions, strict=True):
         try:
             result = function(reference, prediction, normalisation)
@@ -106,12 +108,12 @@ def error_rates(
             continue
         values.append(result.rate)
         reasons.append(None)
-        errors += result.errors
-        length += result.length
+        errors.append(result.errors)
+        lengths.append(result.length)
     out = summary(f"{key}_mean_per_item", values, reasons)
     per_item = out.pop(f"{key}_mean_per_item_per_item")
     return {
-        key: errors / length if length else None,
+        key: pooled_rate(errors, lengths),
         **out,
         f"{key}_per_item": per_item,
         "normalisation": normalisation,

@@ -34,13 +34,14 @@ CPU_METRICS = ("pesq_wb", "stoi")
 def _pairs(repeat_data: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
     """(original, Opus 6 kbit/s reconstruction) at 16 kHz for the sample's test split, repeated."""
     from kodek.codecs import build_codec
+    from kodek.data.audiofile import load_utterance
     from kodek.data.source import load_source
 
     source = load_source("sample", "test")
     codec = build_codec("opus-6kbps")
     pairs = []
     for row in source.dataset:
-        original, _ = audio.load_audio(row["audio"]["bytes"], 16_000)
+        original, _ = load_utterance(row, 16_000)
         padded, lengths = audio.pad_batch(
             [audio.resample(original, 16_000, codec.spec.sample_rate)], codec.pad_multiple
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kodek.batching import length_batches
 from kodek.metrics.cache import ModelCache, audio_hash
 
 MODEL_RATE = 16_000  # every model here takes 16 kHz audio
@@ -99,7 +100,7 @@ def unavailable(ref: ModelRef, error: BaseException) -> ModelUnavailable:
     return ModelUnavailable(f"not available: weights for {where} not reachable ({detail})")
 
 
-def length_groups(waves: Sequence[np.ndarray], max_batch: int, *, pad: bool) -> Iterator[list[int]]:
+def length_groups(waves: Sequence[np.ndarray], max_batch: int, *, pad: bool) -> list[list[int]]:
     """Batches of indices, longest first. Without ``pad`` a batch holds equal lengths only.
 
     Models whose feature encoder normalises over time (GroupNorm, e.g. WavLM Base+) give
@@ -107,15 +108,7 @@ def length_groups(waves: Sequence[np.ndarray], max_batch: int, *, pad: bool) -> 
     original and the reconstruction of an utterance, aligned to the same length, always
     share a batch.
     """
-    order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
-    batch: list[int] = []
-    for index in order:
-        if batch and (len(batch) >= max_batch or (not pad and len(waves[index]) != len(waves[batch[0]]))):
-            yield batch
-            batch = []
-        batch.append(index)
-    if batch:
-        yield batch
+    return length_batches([len(w) for w in waves], max_batch, same_length=not pad)
 
 
 def missing(reason: str) -> dict[str, str]:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -28,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kodek import audio, files, results
+from kodek.batching import length_batches
+from kodek.data.audiofile import load_utterance
 from kodek.errors import KodekError
 from kodek.metrics import text
 from kodek.metrics.aggregate import aggregate
@@ -183,15 +184,33 @@ def metric_info(name: str) -> dict[str, Any]:
     }
 
 
-def _batches(order: list[int], frames: np.ndarray, budget: int, max_batch: int) -> Iterator[list[int]]:
-    batch: list[int] = []
-    for index in order:
-        if batch and (len(batch) >= max_batch or (len(batch) + 1) * frames[batch[0]] > budget):
-            yield batch
-            batch = []
-        batch.append(index)
-    if batch:
-        yield batch
+@dataclass
+class _Inputs:
+    """What a scoring run works on: the tokens of one split, their source, and the results dict begun."""
+
+    tokens: TokenSet
+    split: str
+    metrics: list[str]
+    normalisation: str
+    limit: int | None
+    table: pa.Table  # one row per utterance with codes, in the token dataset's order
+    codes: list[np.ndarray]
+    partial: bool  # a --limit run: fewer utterances than the split
+    source: Any
+    originals: dict[str, int]  # audioname -> row of the source (the original audio)
+    upstream: list[dict[str, Any]]  # utterances of the source that never reached the codes
+    names: list[str]
+    references: list[str]
+    infos: dict[str, dict[str, Any]]  # how the results describe each metric
+    data: dict[str, Any]  # the results, filled in step by step
+
+
+@dataclass
+class _Timing:
+    decode_s: float = 0.0
+    decode_audio_s: float = 0.0
+    models_s: float = 0.0
+    timed_originals: list[np.ndarray] = field(default_factory=list)  # re-encoded at the end: the encoder's RTF
 
 
 def score(
@@ -225,140 +244,251 @@ def score(
 
     The first ``listen`` utterances' reconstructions are kept as FLAC under
     ``out/<codec>/audio/`` (and their originals under ``out/_originals/``).
+
+    The steps: prepare the inputs; build the codec and models; resume or start the run folder; decode and
+    compute the metrics into per-utterance parts; merge them and aggregate the results file.
     """
-    from kodek.codecs import build_codec
-    from kodek.data.source import load_source
-    from kodek.provenance import record
-
     started = time.perf_counter()
-    metrics = list(dict.fromkeys(metrics))
-    for name in metrics:
-        get_metric(name)
-    if normalisation not in text.NORMALISATIONS:
-        raise ScoreError(f"unknown normalisation {normalisation!r}; one of {', '.join(text.NORMALISATIONS)}")
-    spec, meta = tokens.spec, tokens.meta
-    split = split or ("test" if "test" in tokens.splits else tokens.splits[0])
-    table, codes = tokens.codes(split)
-    full_rows = len(table)
-    if limit is not None:
-        table, codes = table.slice(0, limit), codes[:limit]
-    partial = limit is not None and limit < full_rows
-    origin = meta["source"]
-    data_arg = origin["name"] + (f":{origin['config']}" if origin.get("config") else "")
-    source = load_source(data_arg, split, token=token, revision=origin.get("revision") or "main")
-    info = {**source.info(), "tokens": tokens.location}
-    upstream = [] if partial else token_failures(meta, split)  # utterances that never reached the codes
-    info["utterances"] = len(table)
-    info["hours"] = round(float(pc_sum(table["duration_s"])) / 3600, 4)
-    references = table["ref_orig"].to_pylist() if "ref_orig" in table.column_names else [""] * len(table)
-    info["references_withheld"] = sum(not (r or "").strip() for r in references)
-    infos = {name: metric_info(name) for name in metrics}
-    data: dict[str, Any] = {
-        **results.header(TASK, tokens, info),
-        "normalisation": normalisation,
-    }
-    names = table["audioname"].to_pylist()
-    if len(set(names)) != len(names):
-        duplicates = sorted(n for n, c in Counter(names).items() if c > 1)
-        raise ScoreError(f"duplicate audionames in the tokens (e.g. {duplicates[0]}): each must be unique")
-    if not spec.has_decoder:
-        data.update(
-            metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in infos.items()},
-            by_subset={},
-            failures=_failures([], upstream, meta, split, len(table), partial),
-            codec_facts=_codec_facts(spec, table, codes),
-            delay_ms=None,
-            **record(),
-        )
-        _comparable(data, source, names, upstream, split, limit, partial, normalisation, {})
-        results.write_results(out, data)
-        return data
+    inputs = _prepare_inputs(tokens, split, metrics, normalisation, limit, token)
+    if not tokens.spec.has_decoder:
+        return _write_without_decoder(inputs, out)
 
-    codec = build_codec(spec.id, random_weights=data["random_weights"], seed=meta.get("seed") or 0, device=device)
-    if codec.spec.to_dict() != spec.to_dict():
-        raise ScoreError(f"{spec.id}: the registered spec differs from the one the tokens were made with")
+    spec = tokens.spec
+    codec = _build_codec(inputs, device)
     models = ModelMetrics(
-        metrics,
+        inputs.metrics,
         asr_model=asr_model,
         speaker_model=speaker_model,
         normalisation=normalisation,
         device=model_device,
         cache_dir=cache_dir,
     )
-    cpu_metrics = [n for n in metrics if METRICS[n].kind == INTRUSIVE]
-    originals = {name: i for i, name in enumerate(source.dataset["audioname"])}
-    work = out / spec.id / layout.WORK_DIR / TASK
-    settings = _settings(tokens, split, limit, metrics, normalisation, models)
-    delay = _resume_or_start(work, settings, lambda: _estimate_delay(codec, table, codes, source, originals))
-    done = _done(work)
-    todo = [i for i, name in enumerate(names) if name not in done]
-    schema = _utterance_schema(metrics)
-    frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
-    order = sorted(todo, key=lambda i: -frames[i])
-    budget = max(1, int(batch_seconds * spec.frame_rate))
-    timing = {"decode_s": 0.0, "decode_audio_s": 0.0, "models_s": 0.0}
-    timed_originals: list[np.ndarray] = []  # a few originals, re-encoded at the end for the encoder's RTF
-    listened = {n for n in names[:listen] if SAFE_NAME.match(n)}
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=len(table), initial=len(table) - len(todo), desc=f"score {spec.id}", unit="utt", disable=not progress
+    store = files.PartStore(out / spec.id / layout.WORK_DIR / TASK, "audioname")
+    settings = _settings(tokens, inputs.split, limit, inputs.metrics, normalisation, models)
+    delay = _resume_or_start(
+        store, settings, lambda: _estimate_delay(codec, inputs.table, inputs.codes, inputs.source, inputs.originals)
     )
-    context = get_context("forkserver")
-    with ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count() or 1,
-        mp_context=context,
-        initializer=single_threaded_worker,
-        initargs=(os.getpid(),),
-    ) as pool:
-        pending: list[Pending] = []
-        for batch in _batches(order, frames, budget, max_batch):
-            tick = time.perf_counter()
-            decoded = _decode_each(codec, [codes[i] for i in batch], frames[batch])
-            timing["decode_s"] += time.perf_counter() - tick
-            timing["decode_audio_s"] += float(sum(table["duration_s"][i].as_py() for i in batch))
-            for_models: list[tuple[Pending, Pair]] = []
-            for i, reconstruction in zip(batch, decoded, strict=True):
-                row = {k: table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
-                if isinstance(reconstruction, str):
-                    pending.append(Pending(row, failure=reconstruction, stage="decode"))
-                    continue
-                if row["audioname"] in listened:
-                    _keep_example(out, spec, row["audioname"], reconstruction, source, originals)
-                item, original = _prepare(row, source, originals)
-                if original is not None:
-                    if cpu_metrics:  # the CPU metrics start in the pool at once ...
-                        item.future = pool.submit(
-                            compute_metrics, cpu_metrics, original, reconstruction, spec.sample_rate, delay.seconds
-                        )
-                    failure = reconstruction_failure(reconstruction)
-                    degraded = (
-                        None
-                        if failure
-                        else fit_reconstruction(
-                            reconstruction, spec.sample_rate, SCORE_RATE, len(original), delay.seconds
-                        )
-                    )
-                    failure = failure or (reconstruction_failure(degraded) if degraded is not None else None)
-                    for_models.append((item, Pair(original, degraded, references[i] or "", failure)))
-                    if len(timed_originals) < ENCODE_RTF_UTTERANCES:
-                        timed_originals.append(original)
-                pending.append(item)
-            tick = time.perf_counter()  # ... while the models run here on the same batch
-            for (item, _), values in zip(for_models, models.compute([p for _, p in for_models]), strict=True):
-                item.model_values = values
-            timing["models_s"] += time.perf_counter() - tick
-            if len(pending) >= flush_every:  # a part on disk: what a killed run keeps
-                _flush(work, pending, schema, metrics)
-                bar.update(len(pending))
-                pending = []
-        _flush(work, pending, schema, metrics)
-        bar.update(len(pending))
-    bar.close()
+    done = store.done()
+    todo = [i for i, name in enumerate(inputs.names) if name not in done]
+    listened = {n for n in inputs.names[:listen] if SAFE_NAME.match(n)}
+    scoring = _Scoring(inputs, codec, models, delay, store, out, listened, flush_every)
+    timing = scoring.run(todo, batch_seconds, max_batch, workers, progress)
 
-    final = results.utterances_path(out, spec.id, TASK)
-    _merge(work, final, schema)
-    per_utterance = pq.read_table(final)
+    per_utterance = _merge_utterances(store, results.utterances_path(out, spec.id, TASK), inputs.metrics)
+    data = _aggregate_results(inputs, per_utterance, models, delay, codec, timing if todo else None)
+    data["run"] = {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "workers": workers or os.cpu_count(),
+        "device": device,
+        "model_device": getattr(models.asr or models.speaker, "device", None),
+        "models_s": round(timing.models_s, 2),
+        "resumed_utterances": len(inputs.table) - len(todo),
+    }
+    _finish(inputs, data, data["models"])
+    results.write_results(out, data)
+    store.remove()
+    return data
+
+
+def _prepare_inputs(
+    tokens: TokenSet,
+    split: str | None,
+    metrics: Sequence[str],
+    normalisation: str,
+    limit: int | None,
+    token: str | bool | None,
+) -> _Inputs:
+    """Check the arguments, read the split's codes and open the source they were made from."""
+    from kodek.data.source import load_source
+
+    metrics = list(dict.fromkeys(metrics))
+    for name in metrics:
+        get_metric(name)
+    if normalisation not in text.NORMALISATIONS:
+        raise ScoreError(f"unknown normalisation {normalisation!r}; one of {', '.join(text.NORMALISATIONS)}")
+    split = split or ("test" if "test" in tokens.splits else tokens.splits[0])
+    table, codes = tokens.codes(split)
+    full_rows = len(table)
+    if limit is not None:
+        table, codes = table.slice(0, limit), codes[:limit]
+    partial = limit is not None and limit < full_rows
+    origin = tokens.meta["source"]
+    data_arg = origin["name"] + (f":{origin['config']}" if origin.get("config") else "")
+    source = load_source(data_arg, split, token=token, revision=origin.get("revision") or "main")
+    info = {**source.info(), "tokens": tokens.location}
+    upstream = [] if partial else token_failures(tokens.meta, split)
+    info["utterances"] = len(table)
+    info["hours"] = round(float(pc_sum(table["duration_s"])) / 3600, 4)
+    references = table["ref_orig"].to_pylist() if "ref_orig" in table.column_names else [""] * len(table)
+    info["references_withheld"] = sum(not (r or "").strip() for r in references)
+    data: dict[str, Any] = {**results.header(TASK, tokens, info), "normalisation": normalisation}
+    names = table["audioname"].to_pylist()
+    if len(set(names)) != len(names):
+        duplicates = sorted(n for n, c in Counter(names).items() if c > 1)
+        raise ScoreError(f"duplicate audionames in the tokens (e.g. {duplicates[0]}): each must be unique")
+    return _Inputs(
+        tokens=tokens,
+        split=split,
+        metrics=metrics,
+        normalisation=normalisation,
+        limit=limit,
+        table=table,
+        codes=codes,
+        partial=partial,
+        source=source,
+        originals={name: i for i, name in enumerate(source.dataset["audioname"])} if tokens.spec.has_decoder else {},
+        upstream=upstream,
+        names=names,
+        references=[r or "" for r in references],
+        infos={name: metric_info(name) for name in metrics},
+        data=data,
+    )
+
+
+def _build_codec(inputs: _Inputs, device: str) -> Any:
+    """The codec the tokens were made with (its weights, or the same seeded random weights), to decode them."""
+    from kodek.codecs import build_codec
+
+    spec = inputs.tokens.spec
+    seed = inputs.tokens.meta.get("seed") or 0
+    codec = build_codec(spec.id, random_weights=inputs.data["random_weights"], seed=seed, device=device)
+    if codec.spec.to_dict() != spec.to_dict():
+        raise ScoreError(f"{spec.id}: the registered spec differs from the one the tokens were made with")
+    return codec
+
+
+def _merge_utterances(store: files.PartStore, final: Path, metrics: list[str]) -> pa.Table:
+    """The per-utterance table of the whole run, from its parts (or the earlier file, when nothing was left)."""
+    if not store.merge(final) and not final.is_file():
+        files.write_table(_utterance_schema(metrics).empty_table(), final)
+    return pq.read_table(final)
+
+
+def _write_without_decoder(inputs: _Inputs, out: Path) -> dict[str, Any]:
+    """Tokens without a decoder (e.g. SSL k-means units): every metric not applicable, the codec facts measured."""
+    data = inputs.data
+    data.update(
+        metrics={n: {**m, "applicable": False, "why": "no decoder (tokens only)"} for n, m in inputs.infos.items()},
+        by_subset={},
+        failures=_failures([], inputs.upstream, inputs.tokens.meta, inputs.split, len(inputs.table), inputs.partial),
+        codec_facts=_codec_facts(inputs.tokens.spec, inputs.table, inputs.codes),
+        delay_ms=None,
+    )
+    _finish(inputs, data, {})
+    results.write_results(out, data)
+    return data
+
+
+class _Scoring:
+    """Decoding and metrics of the utterances still to do, written as parts of ``store`` every ``flush_every``.
+
+    The main process decodes a batch and runs the model metrics on it while a pool of worker processes
+    computes the CPU metrics of the batches before.
+    """
+
+    def __init__(
+        self,
+        inputs: _Inputs,
+        codec: Any,
+        models: ModelMetrics,
+        delay: Delay,
+        store: files.PartStore,
+        out: Path,
+        listened: set[str],
+        flush_every: int,
+    ) -> None:
+        self.inputs, self.codec, self.models, self.delay = inputs, codec, models, delay
+        self.store, self.out, self.listened, self.flush_every = store, out, listened, flush_every
+        self.cpu_metrics = [n for n in inputs.metrics if METRICS[n].kind == INTRUSIVE]
+        self.schema = _utterance_schema(inputs.metrics)
+        self.timing = _Timing()
+
+    def run(
+        self, todo: list[int], batch_seconds: float, max_batch: int, workers: int | None, progress: bool
+    ) -> _Timing:
+        from tqdm.auto import tqdm
+
+        table, spec = self.inputs.table, self.inputs.tokens.spec
+        frames = np.array(table["num_frames"].to_pylist(), dtype=np.int64)
+        budget = max(1, int(batch_seconds * spec.frame_rate))  # padded codec frames per decoded batch
+        bar = tqdm(
+            total=len(table), initial=len(table) - len(todo), desc=f"score {spec.id}", unit="utt", disable=not progress
+        )
+        with ProcessPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1,
+            mp_context=get_context("forkserver"),
+            initializer=single_threaded_worker,
+            initargs=(os.getpid(),),
+        ) as pool:
+            pending: list[Pending] = []
+            for batch in length_batches(frames, max_batch, budget=budget, order=todo):
+                pending += self._batch(pool, batch, frames)
+                if len(pending) >= self.flush_every:  # a part on disk: what a killed run keeps
+                    self._flush(pending)
+                    bar.update(len(pending))
+                    pending = []
+            self._flush(pending)
+            bar.update(len(pending))
+        bar.close()
+        return self.timing
+
+    def _batch(self, pool: ProcessPoolExecutor, batch: list[int], frames: np.ndarray) -> list[Pending]:
+        """Decode one batch; start its CPU metrics in the pool, and run its model metrics here meanwhile."""
+        inputs, spec, timing = self.inputs, self.inputs.tokens.spec, self.timing
+        tick = time.perf_counter()
+        decoded = _decode_each(self.codec, [inputs.codes[i] for i in batch], frames[batch])
+        timing.decode_s += time.perf_counter() - tick
+        timing.decode_audio_s += float(sum(inputs.table["duration_s"][i].as_py() for i in batch))
+        pending: list[Pending] = []
+        for_models: list[tuple[Pending, Pair]] = []
+        for i, reconstruction in zip(batch, decoded, strict=True):
+            row = {k: inputs.table[k][i].as_py() for k in ("audioname", "dataset", "split", "duration_s")}
+            if isinstance(reconstruction, str):
+                pending.append(Pending(row, failure=reconstruction, stage="decode"))
+                continue
+            if row["audioname"] in self.listened:
+                _keep_example(self.out, spec, row["audioname"], reconstruction, inputs.source, inputs.originals)
+            item, original = _prepare(row, inputs.source, inputs.originals)
+            if original is not None:
+                if self.cpu_metrics:
+                    item.future = pool.submit(
+                        compute_metrics,
+                        self.cpu_metrics,
+                        original,
+                        reconstruction,
+                        spec.sample_rate,
+                        self.delay.seconds,
+                    )
+                for_models.append((item, self._pair(original, reconstruction, inputs.references[i])))
+                if len(timing.timed_originals) < ENCODE_RTF_UTTERANCES:
+                    timing.timed_originals.append(original)
+            pending.append(item)
+        tick = time.perf_counter()
+        for (item, _), values in zip(for_models, self.models.compute([p for _, p in for_models]), strict=True):
+            item.model_values = values
+        timing.models_s += time.perf_counter() - tick
+        return pending
+
+    def _pair(self, original: np.ndarray, reconstruction: np.ndarray, reference: str) -> Pair:
+        """The model metrics' input: the reconstruction aligned to the original (None where it failed)."""
+        rate = self.inputs.tokens.spec.sample_rate
+        failure = reconstruction_failure(reconstruction)
+        degraded = (
+            None if failure else fit_reconstruction(reconstruction, rate, SCORE_RATE, len(original), self.delay.seconds)
+        )
+        failure = failure or (reconstruction_failure(degraded) if degraded is not None else None)
+        return Pair(original, degraded, reference, failure)
+
+    def _flush(self, pending: list[Pending]) -> None:
+        if pending:
+            self.store.write(_rows(pending, self.schema))
+
+
+def _aggregate_results(
+    inputs: _Inputs, per_utterance: pa.Table, models: ModelMetrics, delay: Delay, codec, timing: _Timing | None
+) -> dict[str, Any]:
+    """The results file's statistics from the per-utterance table; ``timing`` of this run's decoding, if any."""
+    data, infos, metrics = inputs.data, inputs.infos, inputs.metrics
     for name, reason in ((n, models.unavailable(n)) for n in metrics):
         if reason:
             infos[name].update(available=False, why=reason)
@@ -369,37 +499,49 @@ def score(
             infos[name]["model"] = data["models"][role].get("id")
             infos[name]["revision"] = data["models"][role].get("revision")
             if METRICS[name].kind == "asr":
-                infos[name]["normalisation"] = normalisation
+                infos[name]["normalisation"] = inputs.normalisation
     scored = per_utterance.filter(pc_is_null(per_utterance["failure"]))
     aggregated = aggregate(scored, infos)
     data.update(metrics=aggregated["metrics"], by_subset=aggregated["by_subset"])
     data["failures"] = _failures(
-        _utterance_failures(per_utterance), upstream, meta, split, len(table), partial, aggregated["failures"]
+        _utterance_failures(per_utterance),
+        inputs.upstream,
+        inputs.tokens.meta,
+        inputs.split,
+        len(inputs.table),
+        inputs.partial,
+        aggregated["failures"],
     )
     data["dataset"]["utterances"] = scored.num_rows
-    if groups := _by_group(scored, infos, source, originals):
+    if groups := _by_group(scored, infos, inputs.source, inputs.originals):
         data["by_group"] = groups
-    facts = _codec_facts(spec, table, codes)
+    facts = _codec_facts(inputs.tokens.spec, inputs.table, inputs.codes)
     facts["delay_ms"] = delay.ms
     facts["delay"] = delay.describe()
-    if todo:
-        facts["decode_rtf"] = timing["decode_s"] / timing["decode_audio_s"] if timing["decode_audio_s"] else None
-        facts.update(_encode_rtf(codec, timed_originals))
+    if timing is not None:
+        facts["decode_rtf"] = timing.decode_s / timing.decode_audio_s if timing.decode_audio_s else None
+        facts.update(_encode_rtf(codec, timing.timed_originals))
     data["codec_facts"] = facts
     data["delay_ms"] = delay.ms
-    data["run"] = {
-        "wall_s": round(time.perf_counter() - started, 2),
-        "workers": workers or os.cpu_count(),
-        "device": device,
-        "model_device": getattr(models.asr or models.speaker, "device", None),
-        "models_s": round(timing["models_s"], 2),
-        "resumed_utterances": len(table) - len(todo),
-    }
-    data.update(record())
-    _comparable(data, source, names, upstream, split, limit, partial, normalisation, data["models"])
-    results.write_results(out, data)
-    shutil.rmtree(work, ignore_errors=True)
     return data
+
+
+def _finish(inputs: _Inputs, data: dict[str, Any], models: dict[str, Any]) -> None:
+    """The provenance record and the comparability key, last, over everything the results hold."""
+    from kodek.provenance import record
+
+    data.update(record())
+    _comparable(
+        data,
+        inputs.source,
+        inputs.names,
+        inputs.upstream,
+        inputs.split,
+        inputs.limit,
+        inputs.partial,
+        inputs.normalisation,
+        models,
+    )
 
 
 def _keep_example(out: Path, spec, name: str, wave: np.ndarray, source, originals: dict[str, int]) -> None:
@@ -407,9 +549,8 @@ def _keep_example(out: Path, spec, name: str, wave: np.ndarray, source, original
     _write_bytes(out / spec.id / "audio" / f"{name}.flac", audio.encode_flac(wave, spec.sample_rate))
     original = out / ORIGINALS_DIR / f"{name}.flac"
     if name in originals and not original.is_file():
-        ref = source.dataset[originals[name]]["audio"]
         try:
-            wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
+            wave = _load_original(source, originals, name)
         except (audio.AudioError, OSError):
             return  # scoring reports it; a listening example is optional
         _write_bytes(original, audio.encode_flac(wave, SCORE_RATE))
@@ -548,8 +689,9 @@ def _model_name(described: dict | None) -> str | None:
     return f"{described.get('id')}@{described.get('revision')}"
 
 
-def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
+def _resume_or_start(store: files.PartStore, settings: dict[str, Any], estimate) -> Delay:
     """Check a resumed run's settings (refusing others, naming them), or start one: the delay it uses."""
+    work = store.folder
     path = work / SETTINGS_FILE
     if path.is_file():
         saved = files.read_json(path)
@@ -563,7 +705,7 @@ def _resume_or_start(work: Path, settings: dict[str, Any], estimate) -> Delay:
                 f"same settings to finish it, or delete {work} to start again"
             )
         return Delay(**saved["delay"])
-    if any(work.glob("part-*.parquet")):
+    if store.parts():
         raise ScoreError(
             f"{work}: parts of an unfinished run without its settings (an older kodek); delete it to start again"
         )
@@ -668,14 +810,11 @@ def pc_is_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _load_original(source, originals: dict[str, int], name: str) -> np.ndarray:
-    ref = source.dataset[originals[name]]["audio"]
-    wave, _ = audio.load_audio(ref["bytes"] if ref.get("bytes") else ref["path"], SCORE_RATE, name=name)
-    return wave
+    return load_utterance(source.dataset[originals[name]], SCORE_RATE)[0]
 
 
-def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Sequence[str]) -> None:
-    if not pending:
-        return
+def _rows(pending: list[Pending], schema: pa.Schema) -> pa.Table:
+    """The per-utterance rows of finished utterances (their CPU metrics awaited)."""
     base = {"audioname", "dataset", "split", "duration_s"}
     rows = []
     for item in pending:
@@ -688,23 +827,4 @@ def _flush(work: Path, pending: list[Pending], schema: pa.Schema, metrics: Seque
             if column not in base and column not in values:
                 values[column] = item.failure if column.endswith("__missing") else None
         rows.append({**item.row, **values})
-    number = len(list(work.glob("part-*.parquet")))
-    files.write_table(pa.Table.from_pylist(rows, schema=schema), work / f"part-{number:05d}.parquet")
-
-
-def _done(work: Path) -> set[str]:
-    names: set[str] = set()
-    for part in work.glob("part-*.parquet"):
-        names.update(pq.read_table(part, columns=["audioname"])["audioname"].to_pylist())
-    return names
-
-
-def _merge(work: Path, final: Path, schema: pa.Schema) -> None:
-    parts = sorted(work.glob("part-*.parquet"))
-    if not parts:
-        if final.is_file():
-            return
-        files.write_table(schema.empty_table(), final)
-        return
-    table = pa.concat_tables([pq.read_table(p) for p in parts])
-    files.write_table(table.sort_by("audioname"), final)
+    return pa.Table.from_pylist(rows, schema=schema)

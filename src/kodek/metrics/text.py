@@ -10,8 +10,10 @@ Every variant but ``none`` first brings the text to Unicode NFC, so that a decom
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kodek.metrics.intrusive import MetricUnavailable
@@ -62,6 +64,21 @@ class ErrorRate:
     rate: float
     errors: int  # substitutions + deletions + insertions
     length: int  # words (WER) or characters (CER) of the reference
+
+
+def pooled_rate(errors: Iterable[float | None], lengths: Iterable[float | None]) -> float | None:
+    """Corpus-level error rate: all errors over all reference words (or characters), not a mean of rates.
+
+    ``errors[i]`` and ``lengths[i]`` are utterance i's edits and reference length; an utterance where either is
+    unknown (None or NaN) is left out. None when no reference unit is left.
+    """
+    total_errors = total_length = 0.0
+    for count, length in zip(errors, lengths, strict=True):
+        if count is None or length is None or not (math.isfinite(count) and math.isfinite(length)):
+            continue
+        total_errors += count
+        total_length += length
+    return total_errors / total_length if total_length else None
 
 
 def _prepare(reference: str, hypothesis: str, variant: str) -> tuple[str, str]:

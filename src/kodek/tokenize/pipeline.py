@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +19,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kodek import audio, files
+from kodek.batching import length_batches
 from kodek.codecs.base import Codec, check_codes
 from kodek.codecs.registry import resolved_revision
-from kodek.data.audiofile import wav_truncation
+from kodek.data.audiofile import load_utterance
 from kodek.data.source import Source
 from kodek.errors import KodekError
 from kodek.tokenize import card, layout
 
 log = logging.getLogger(__name__)
+INDEX = "_index"  # the source row of a part's utterance: what a resumed run skips, and the merged file's order
 
 
 class TokenizeError(KodekError, RuntimeError):
@@ -125,39 +124,38 @@ def tokenize(
     total = len(source.dataset) if limit is None else min(limit, len(source.dataset))
     rows = shard_rows(total, *shard)
     work = out / layout.WORK_DIR / spec.id / name
+    store = files.PartStore(work, INDEX)
     recorded = meta.get("splits", {}).get(source.split, {}).get("shards", {}).get(name)
     if final.is_file() and recorded:
         if _covers(recorded, rows):
             stats.already_complete = True
             return stats
         with files.locked(out):  # a --limit run, now completed: its rows are resumed, not redone
-            _reopen(meta_path, final, work, source, name, rows)
+            _reopen(meta_path, final, store, source, name, rows)
 
     stats.rows_in_shard = len(rows)
-    done, failures = _resume_state(work)
+    done, failures = store.done(), store.failures()
     stats.rows_resumed = len(done)
     stats.failures = list(failures.values())
     todo = [i for i in rows if i not in done and i not in failures]
 
     bar = _progress(len(rows), len(done) + len(failures), f"{spec.id} {name}", progress)
-    part_number = len(list(work.glob("part-*.parquet")))
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start : start + chunk_size]
         items, bad = _load_items(source, chunk, spec.sample_rate)
         encoded, failed = _encode_items(codec, items, batch_seconds, max_batch, stats)
         if encoded:
-            files.write_table(
-                _to_table(encoded, source.split, spec.code_dtype, with_index=True),
-                work / f"part-{part_number:05d}.parquet",
-            )
-            part_number += 1
-        _record_failures(work, bad + failed, stats)
+            store.write(_to_table(encoded, source.split, spec.code_dtype, with_index=True))
+        _record_failures(store, bad + failed, stats)
         stats.rows_written += len(encoded)
         stats.audio_seconds += sum(item.duration_s for item, _ in encoded)
         bar.update(len(chunk))
     bar.close()
 
-    _merge_parts(work, final, spec.code_dtype, allow_empty=not stats.failures)
+    if not store.merge(final, drop_key=True):
+        if stats.failures:
+            raise TokenizeError(f"no utterance of {final.name} could be encoded (see the failures above)")
+        files.write_table(layout.schema(spec.code_dtype).empty_table(), final)  # a shard with no rows
     with files.locked(out):
         meta = files.read_json(meta_path)
         split_meta = meta.setdefault("splits", {}).setdefault(source.split, {})
@@ -172,15 +170,15 @@ def tokenize(
         _record_failures_total(meta, source)
         files.write_json(meta_path, meta)
         card.write_card(out)
-    _remove_work(work, out)
+    _remove_work(store, out)
     stats.wall_s = time.perf_counter() - started
     return stats
 
 
-def _remove_work(work: Path, out: Path) -> None:
+def _remove_work(store: files.PartStore, out: Path) -> None:
     """Delete a finished shard's work folder, and its parents once empty."""
-    shutil.rmtree(work, ignore_errors=True)
-    for parent in (work.parent, out / layout.WORK_DIR):
+    store.remove()
+    for parent in (store.folder.parent, out / layout.WORK_DIR):
         try:
             parent.rmdir()
         except OSError:  # not empty: another shard is still at work
@@ -199,7 +197,7 @@ def _covers(recorded: dict[str, Any], rows: range) -> bool:
     return start <= rows.start and rows.stop <= stop
 
 
-def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str, rows: range) -> None:
+def _reopen(meta_path: Path, final: Path, store: files.PartStore, source: Source, name: str, rows: range) -> None:
     """Turn a finished partial shard back into resumable work: its rows and failures that this run's
     ``rows`` hold seed the work folder (the others belong to another shard now)."""
     meta = files.read_json(meta_path)
@@ -209,19 +207,19 @@ def _reopen(meta_path: Path, final: Path, work: Path, source: Source, name: str,
     names = table["audioname"].to_pylist()
     if any(n not in index for n in names):
         raise TokenizeError(f"{final} holds utterances this source does not list: use another --out")
-    shutil.rmtree(work, ignore_errors=True)
+    store.remove()
     positions = [index[n] for n in names]
-    seeded = table.append_column("_index", pa.array(positions, pa.int64()))
+    seeded = table.append_column(INDEX, pa.array(positions, pa.int64()))
     seeded = seeded.filter(pa.array([p in rows for p in positions]))
     if seeded.num_rows:
-        files.write_table(seeded.replace_schema_metadata(table.schema.metadata), work / "part-00000.parquet")
-    failed = [
-        {"_index": index[f["audioname"]], **f}
-        for f in recorded["failures"]
-        if f["audioname"] in index and index[f["audioname"]] in rows
-    ]
-    if failed:
-        files.append_jsonl(work / "failures.jsonl", failed)
+        store.write(seeded.replace_schema_metadata(table.schema.metadata))
+    store.record_failures(
+        [
+            (index[f["audioname"]], f)
+            for f in recorded["failures"]
+            if f["audioname"] in index and index[f["audioname"]] in rows
+        ]
+    )
     del meta["splits"][source.split]["shards"][name]
     files.write_json(meta_path, meta)
     final.unlink()
@@ -304,18 +302,8 @@ def _check_shard_scheme(meta: dict[str, Any], folder: Path, split: str, count: i
         )
 
 
-def _resume_state(work: Path) -> tuple[set[int], dict[int, dict[str, str]]]:
-    done: set[int] = set()
-    for part in sorted(work.glob("part-*.parquet")):
-        done.update(pq.read_table(part, columns=["_index"])["_index"].to_pylist())
-    failures = {record.pop("_index"): record for record in files.read_jsonl(work / "failures.jsonl")}
-    return done, failures
-
-
-def _record_failures(work: Path, failed: list[tuple[int, dict[str, str]]], stats: TokenizeStats) -> None:
-    if not failed:
-        return
-    files.append_jsonl(work / "failures.jsonl", [{"_index": index, **record} for index, record in failed])
+def _record_failures(store: files.PartStore, failed: list[tuple[int, dict[str, str]]], stats: TokenizeStats) -> None:
+    store.record_failures(failed)
     for _, record in failed:
         log.warning("skipped %s: %s", record["audioname"], record["reason"])
         stats.failures.append(record)
@@ -326,13 +314,8 @@ def _load_items(source: Source, indices: list[int], sample_rate: int):
 
     def load(index: int) -> Item | tuple[int, dict[str, str]]:
         row = source.dataset[index]
-        name = row["audioname"]
-        ref = row["audio"]
         try:
-            data = ref["bytes"] if ref.get("bytes") else Path(ref["path"]).read_bytes()
-            if why := wav_truncation(data):
-                raise audio.AudioError(f"{name}: {why}")
-            wave, rate = audio.load_audio(data, name=name)
+            wave, rate = load_utterance(row)  # at the file's rate: the duration of the original
             duration = len(wave) / rate
             return Item(index, row, audio.resample(wave, rate, sample_rate), duration)
         except (audio.AudioError, OSError) as error:
@@ -356,26 +339,14 @@ def _failure(row: dict[str, Any], split: str | None, stage: str, reason: str) ->
     }
 
 
-def _batches(items: list[Item], budget: int, max_batch: int, multiple: int) -> Iterator[list[Item]]:
-    """Length-bucketed batches: sorted by length so padding stays small, under a sample budget."""
-    ordered = sorted(items, key=lambda item: len(item.wave), reverse=True)
-    batch: list[Item] = []
-    for item in ordered:
-        longest = -(-len(batch[0].wave if batch else item.wave) // multiple) * multiple
-        if batch and (len(batch) >= max_batch or (len(batch) + 1) * longest > budget):
-            yield batch
-            batch = []
-        batch.append(item)
-    if batch:
-        yield batch
-
-
 def _encode_items(codec: Codec, items: list[Item], batch_seconds: float, max_batch: int, stats: TokenizeStats):
     budget = int(batch_seconds * codec.spec.sample_rate)
     size = max_batch if codec.batch_invariant else 1
     encoded: list[tuple[Item, np.ndarray]] = []
     failed: list[tuple[int, dict[str, str]]] = []
-    for batch in _batches(items, budget, size, codec.pad_multiple):
+    lengths = [len(item.wave) for item in items]
+    for group in length_batches(lengths, size, budget=budget, multiple=codec.pad_multiple):
+        batch = [items[k] for k in group]
         try:
             encoded += _encode_batch(codec, batch, stats)
         except Exception as error:
@@ -412,22 +383,8 @@ def _to_table(encoded: list[tuple[Item, np.ndarray]], split: str, dtype: str, *,
     arrays.append(layout.codes_to_arrow([codes for _, codes in encoded], dtype))
     table = pa.Table.from_arrays(arrays, schema=schema)
     if with_index:
-        table = table.append_column("_index", pa.array([item.index for item, _ in encoded], pa.int64()))
+        table = table.append_column(INDEX, pa.array([item.index for item, _ in encoded], pa.int64()))
     return table
-
-
-def _merge_parts(work: Path, final: Path, dtype: str, *, allow_empty: bool) -> None:
-    parts = sorted(work.glob("part-*.parquet"))
-    if not parts:
-        if not allow_empty:
-            raise TokenizeError(f"no utterance of {final.name} could be encoded (see the failures above)")
-        files.write_table(layout.schema(dtype).empty_table(), final)  # a shard with no rows
-        return
-    table = pa.concat_tables([pq.read_table(p) for p in parts])
-    table = table.take(pc.sort_indices(table, [("_index", "ascending")])).drop(["_index"])
-    # Keep the datasets features metadata of the parts on the merged file.
-    table = table.replace_schema_metadata(pq.read_schema(parts[0]).metadata)
-    files.write_table(table, final)
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):
