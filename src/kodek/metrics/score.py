@@ -233,6 +233,7 @@ def score(
     progress: bool = True,
     flush_every: int = 64,
     listen: int = LISTEN_DEFAULT,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score ``tokens`` (one codec) and write results under ``out``. Returns the results dict.
 
@@ -243,7 +244,8 @@ def score(
     cannot be loaded leaves its metrics missing with the reason.
 
     The first ``listen`` utterances' reconstructions are kept as FLAC under
-    ``out/<codec>/audio/`` (and their originals under ``out/_originals/``).
+    ``out/<codec>/audio/`` (and their originals under ``out/_originals/``). ``extra`` holds further
+    top-level sections of the results file (a submission's ``request``), written with it in one write.
 
     The steps: prepare the inputs; build the codec and models; resume or start the run folder; decode and
     compute the metrics into per-utterance parts; merge them and aggregate the results file.
@@ -251,7 +253,7 @@ def score(
     started = time.perf_counter()
     inputs = _prepare_inputs(tokens, split, metrics, normalisation, limit, token)
     if not tokens.spec.has_decoder:
-        return _write_without_decoder(inputs, out)
+        return _write_without_decoder(inputs, out, extra or {})
 
     spec = tokens.spec
     codec = _build_codec(inputs, device)
@@ -285,6 +287,7 @@ def score(
         "resumed_utterances": len(inputs.table) - len(todo),
     }
     _finish(inputs, data, data["models"])
+    data.update(extra or {})
     results.write_results(out, data)
     store.remove()
     return data
@@ -364,7 +367,7 @@ def _merge_utterances(store: files.PartStore, final: Path, metrics: list[str]) -
     return pq.read_table(final)
 
 
-def _write_without_decoder(inputs: _Inputs, out: Path) -> dict[str, Any]:
+def _write_without_decoder(inputs: _Inputs, out: Path, extra: dict[str, Any]) -> dict[str, Any]:
     """Tokens without a decoder (e.g. SSL k-means units): every metric not applicable, the codec facts measured."""
     data = inputs.data
     data.update(
@@ -375,6 +378,7 @@ def _write_without_decoder(inputs: _Inputs, out: Path) -> dict[str, Any]:
         delay_ms=None,
     )
     _finish(inputs, data, {})
+    data.update(extra)
     results.write_results(out, data)
     return data
 

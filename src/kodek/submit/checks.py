@@ -50,11 +50,12 @@ def check_spec(entry) -> Check:
 
 
 def _sample_waves(sample_rate: int, limit: int | None) -> list[np.ndarray]:
+    from kodek.data.audiofile import load_utterance
     from kodek.data.source import load_source
 
     rows = load_source("sample", DEFAULT_SPLIT).dataset
     count = len(rows) if limit is None else min(limit, len(rows))
-    return [audio.load_audio(rows[i]["audio"]["bytes"], sample_rate)[0] for i in range(count)]
+    return [load_utterance(rows[i], sample_rate)[0] for i in range(count)]
 
 
 def check_round_trip(codec, waves: list[np.ndarray]) -> tuple[Check, Any, Any]:

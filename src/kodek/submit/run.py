@@ -221,7 +221,6 @@ def _run_here(
     request: dict[str, Any], results: Path, tokens: Path, settings: RunSettings, token: str | bool | None
 ) -> list[Check]:
     """Check, tokenize and score the installed codec; its results record the request they answer."""
-    from kodek import results as results_io
     from kodek.codecs import build_codec
     from kodek.data.source import load_source
     from kodek.metrics.score import score
@@ -235,15 +234,7 @@ def _run_here(
     codec = build_codec(codec_id, random_weights=settings.random_weights, seed=settings.seed)
     source = load_source(settings.data, settings.split, token=token, revision=settings.revision)
     tokenize(codec, source, tokens, limit=settings.limit, progress=False)
-    scored = score(
-        open_tokens(tokens, codec_id),
-        results,
-        split=settings.split,
-        workers=settings.workers,
-        listen=settings.listen,
-        progress=False,
-    )
-    scored["request"] = {
+    request_facts = {
         "codec_id": codec_id,
         "package": request["package"],
         "version": request["version"],
@@ -251,8 +242,15 @@ def _run_here(
         "source": settings.source_label,
         "checks": {c.name: asdict(c) for c in checks},
     }
-    # score() has already written the file without the request; it is written again with it.
-    results_io.write_results(results, scored)
+    score(
+        open_tokens(tokens, codec_id),
+        results,
+        split=settings.split,
+        workers=settings.workers,
+        listen=settings.listen,
+        progress=False,
+        extra={"request": request_facts},
+    )
     return checks
 
 
