@@ -123,7 +123,16 @@ SEMANTICODEC = EnvSpec(
     needs="installs semanticodec from github.com (haoheliu/SemantiCodec-inference): needs access to GitHub",
 )
 
-ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC)}
+# DualCodec's package (Amphion) imports descript-audiotools, which pins protobuf<3.20, and torchaudio; its
+# semantic stream reads w2v-BERT 2.0 features through transformers. The package's own dependencies resolve
+# against the torch/torchaudio pair.
+DUALCODEC = EnvSpec(
+    name="dualcodec",
+    requirements=(*TORCH_211, "dualcodec==0.4.2", "transformers==5.24.0", "numpy>=1.24,<3"),
+    description="torch 2.11 + torchaudio 2.11, dualcodec 0.4.2 (descript-audiotools, hydra), transformers 5.24",
+)
+
+ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, DUALCODEC)}
 
 
 def get_env(name: str) -> EnvSpec:
