@@ -1,4 +1,4 @@
-"""X-Codec, WavTokenizer and SpeechTokenizer with random weights; X-Codec2 and NeuCodec registered as unsupported."""
+"""X-Codec, WavTokenizer (40 and 75 tokens/s) and SpeechTokenizer with random weights."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from kodek.audio import pad_batch
-from kodek.codecs import availability, build_codec, get_spec, registry
-from kodek.codecs.base import UnsupportedCodecError, check_codes
+from kodek.codecs import build_codec, get_spec
+from kodek.codecs.base import check_codes
 from kodek.codecs.init import calibration_audio
 
 from conftest import padding_changes_codes
@@ -52,6 +52,11 @@ def wavtokenizer(random_codec):
 
 
 @pytest.fixture(scope="module")
+def wavtokenizer75(random_codec):
+    return random_codec("wavtokenizer-75tps")
+
+
+@pytest.fixture(scope="module")
 def speechtokenizer(random_codec):
     return random_codec("speechtokenizer")
 
@@ -80,6 +85,29 @@ def test_wavtokenizer_codes_and_config(wavtokenizer):
     assert lengths.tolist() == [24_000, 8_400] and np.isfinite(out).all()
 
 
+def test_wavtokenizer_75_has_the_published_architecture(wavtokenizer75):
+    """configs/wavtokenizer_smalldata_frame75_3s_nq1_code4096_dim512_kmeans200_attn.yaml (jishengpeng/WavTokenizer):
+    downsamples [8, 5, 4, 2], 4096 bins, Vocos backbone 768/2304/12 layers/4 embeddings, ISTFT n_fft 1280, hop 320."""
+    config = wavtokenizer75.model.config
+    assert (config.sampling_rate, list(config.upsampling_ratios), config.codebook_size) == (24_000, [8, 5, 4, 2], 4096)
+    assert (config.hop_length, config.n_fft, config.frame_rate, wavtokenizer75.pad_multiple) == (320, 1280, 75, 320)
+    assert (config.decoder_hidden_size, config.decoder_intermediate_size, config.decoder_num_layers) == (768, 2304, 12)
+    assert (config.adanorm_num_embeddings, config.hidden_size, config.num_filters) == (4, 512, 32)
+    assert wavtokenizer75.model.head.linear.out_features == 1280 + 2
+
+
+def test_wavtokenizer_75_codes_and_round_trip_lengths(wavtokenizer75):
+    # 1 s, 0.33 s (7920 samples: not a whole hop) and one sample past a hop.
+    waves = [calibration_audio(24_000, s, seed=k) for k, s in enumerate([1.0, 0.33])] + [np.full(321, 0.1, "f4")]
+    codes, frames = wavtokenizer75.encode(*pad_batch(waves, wavtokenizer75.pad_multiple))
+    check_codes(codes, wavtokenizer75.spec)
+    assert codes.shape == (3, 1, 75) and frames.tolist() == [75, 25, 2] and len(np.unique(codes)) > 10
+    out, lengths = wavtokenizer75.decode(codes, frames)
+    assert lengths.tolist() == [24_000, 8_000, 640] and out.shape == (3, 24_000) and np.isfinite(out).all()
+    single, single_frames = wavtokenizer75.encode(*pad_batch(waves[1:2], 320))
+    assert single.shape == (1, 1, 25) and single_frames.tolist() == [25]
+
+
 def test_speechtokenizer_imports_no_torchaudio_and_rvq1_is_the_first_stage(speechtokenizer):
     assert "torchaudio" not in sys.modules
     assert speechtokenizer.num_parameters() == 103_675_586  # speechtokenizer_hubert_avg's architecture
@@ -103,14 +131,6 @@ def test_non_causal_codecs_are_encoded_one_by_one(name, request):
     assert padding_changes_codes(codec) and not codec.padding_exact
 
 
-@pytest.mark.parametrize("codec_id", ["wavtokenizer-75tps"])
-def test_unsupported_newer_systems_say_why(codec_id):
-    state = availability(registry().get(codec_id))
-    assert state.status == "unsupported" and ("torchaudio" in state.reason or "checkpoint" in state.reason)
-    with pytest.raises(UnsupportedCodecError):
-        build_codec(codec_id)
-
-
 @pytest.mark.weights
 def test_real_checkpoints_load():
     assert build_codec("speechtokenizer").num_parameters() == 103_675_586
@@ -121,3 +141,15 @@ def test_real_checkpoints_load():
 def test_wavtokenizer_real_checkpoint_loads():
     codec = build_codec("wavtokenizer-40tps")
     assert codec.model.config.sampling_rate == 24_000 and codec.model.config.codebook_size == 4096
+
+
+@pytest.mark.weights
+def test_wavtokenizer_75_authors_checkpoint_converts():
+    codec = build_codec("wavtokenizer-75tps")  # the Lightning file, converted with a strict load
+    assert codec.model.config.hop_length == 320 and codec.num_parameters() > 70_000_000
+    wave = calibration_audio(24_000, 1.0)
+    codes, frames = codec.encode(*pad_batch([wave], 320))
+    assert frames.tolist() == [75] and len(np.unique(codes)) > 20
+    out, _ = codec.decode(codes, frames)
+    rms = np.sqrt(np.mean(out[0] ** 2) / np.mean(wave**2))
+    assert np.isfinite(out).all() and 0.5 < rms < 2  # trained weights reconstruct the level

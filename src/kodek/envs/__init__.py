@@ -149,7 +149,16 @@ FUNCODEC = EnvSpec(
     description="torch 2.11 + torchaudio 2.11, funcodec 0.2.0 (without its pins), the packages its inference imports",
 )
 
-ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC)}
+# DualCodec's package (Amphion) imports descript-audiotools, which pins protobuf<3.20, and torchaudio; its
+# semantic stream reads w2v-BERT 2.0 features through transformers. The package's own dependencies resolve
+# against the torch/torchaudio pair.
+DUALCODEC = EnvSpec(
+    name="dualcodec",
+    requirements=(*TORCH_211, "dualcodec==0.4.2", "transformers==5.24.0", "numpy>=1.24,<3"),
+    description="torch 2.11 + torchaudio 2.11, dualcodec 0.4.2 (descript-audiotools, hydra), transformers 5.24",
+)
+
+ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC, DUALCODEC)}
 
 
 def get_env(name: str) -> EnvSpec:
