@@ -76,7 +76,7 @@ def test_soundstream_facts_match_the_model_and_its_codes(soundstream):
 
 @pytest.mark.parametrize(
     "codec_id",
-    ["funcodec-16khz-ds640-16cb", "stable-codec-speech-16khz-400bps"],
+    ["funcodec-16khz-ds640-16cb", "wavtokenizer-75tps"],
 )
 def test_unsupported_systems_stay_listed_with_their_reason(codec_id):
     entry = registry().get(codec_id)

@@ -23,10 +23,6 @@ FUNCODEC_REASON = (
     "public copy of to build a random-weight model from, and its inference imports (thop, ...) are not in an "
     "isolated environment yet"
 )
-STABLE_CODEC_REASON = (
-    "stable-codec 0.1.2 pins torch==2.4 and torchaudio==2.4 (and stable-audio-tools==0.0.17), incompatible "
-    f"with kodek's torch; {TORCHAUDIO}"
-)
 
 
 def refuse(spec: CodecSpec, settings: CodecSettings):
@@ -55,24 +51,4 @@ def _funcodec(codebooks: int) -> CodecSpec:
 
 ENTRIES = [
     *(CodecEntry(_funcodec(k), refuse) for k in (16, 32)),
-    *(
-        CodecEntry(
-            CodecSpec(
-                id=f"stable-codec-speech-16khz-{label}",
-                family="stable-codec",
-                kind="acoustic",
-                sample_rate=16_000,
-                frame_rate=25.0,
-                num_codebooks=count,
-                codebook_size=size,
-                checkpoint=Checkpoint("stabilityai/stable-codec-speech-16k", "main", loader="stable-codec"),
-                license="stabilityai-community",
-                description=f"Stable Codec speech 16 kHz, FSQ preset {count}x{size} at 25 Hz.",
-                unsupported=STABLE_CODEC_REASON,
-                options={"preset": f"{count}x{size}"},
-            ),
-            refuse,
-        )
-        for label, count, size in (("400bps", 1, 46_656), ("700bps", 2, 15_625))
-    ),
 ]
