@@ -271,8 +271,15 @@ class IsolatedCodec:
 def _is_key_package(requirement: str) -> bool:
     name = requirement.split("==")[0].lower()
     return name in {
-        "torch", "torchaudio", "transformers", "numpy", "bigcodec", "semanticodec", "timm",
-        "stable-codec", "stable-audio-tools",
+        "torch",
+        "torchaudio",
+        "transformers",
+        "numpy",
+        "bigcodec",
+        "semanticodec",
+        "timm",
+        "stable-codec",
+        "stable-audio-tools",
     }
 
 
