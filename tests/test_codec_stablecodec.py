@@ -10,7 +10,9 @@ come from the published facts: 25 Hz at 16 kHz, dictionaries of 6^6 and 5^6 (the
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from kodek.codecs.base import CodecError, WeightsUnavailableError
 from kodek.codecs.init import calibration_audio
 from kodek.codecs.isolated import IsolatedCodec
 from kodek.codecs.stablecodec import SPECS, with_config
-from kodek.envs import STABLE_CODEC, EnvError, build
+from kodek.envs import STABLE_CODEC, EnvError, build, interpreter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -97,6 +99,40 @@ def test_loudness_is_normalised_before_encoding(codec):
     codes, _ = codec.encode(*pad_batch([wave, 0.25 * wave], codec.pad_multiple))
     # -20 LUFS whatever the input gain: the same codes, bar round-off flips at near-ties
     assert np.mean(codes[0] == codes[1]) > 0.9
+
+
+# The authors' own path: StableCodec.encode(filename) loads, pads, normalises and quantises (same seed, same weights).
+AUTHORS_ENCODE = """
+import sys, numpy as np, torch
+from stable_codec import StableCodec
+config, wav, preset, out = sys.argv[1:]
+torch.manual_seed(0)
+model = StableCodec(model_config_path=config)
+model.set_posthoc_bottleneck(preset)
+_, tokens = model.encode(wav, posthoc_bottleneck=True)
+np.save(out, np.stack([stage[0, :, 0].numpy() for stage in tokens]))
+"""
+
+
+def test_codes_equal_the_authors_encode_of_a_file(codec, tmp_path):
+    import soundfile
+
+    wave = clips()[0]
+    soundfile.write(tmp_path / "clip.wav", wave, 16_000, subtype="FLOAT")
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    command = [str(interpreter(STABLE_CODEC)), "-c", AUTHORS_ENCODE, codec.spec.options["model_config"]]
+    done = subprocess.run(
+        [*command, str(tmp_path / "clip.wav"), codec.spec.options["preset"], str(tmp_path / "codes.npy")],
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "backend" in done.stderr.lower() and done.returncode:
+        pytest.skip(f"torchaudio in the environment cannot read WAV files here: {done.stderr.splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    codes, frames = codec.encode(*pad_batch([wave], codec.pad_multiple))
+    np.testing.assert_array_equal(codes[0, :, : frames[0]], np.load(tmp_path / "codes.npy"))
 
 
 def test_the_codec_records_its_environment(codec):
