@@ -34,7 +34,6 @@ from kodek.envs import STABLE_CODEC
 REPO = "stabilityai/stable-codec-speech-16k"
 CONFIG_FILE = "model_config.json"
 GATING_BLOCK_S = 0.4  # BS.1770 loudness needs at least one 400 ms block
-TARGET_LUFS = -20  # the authors' VolumeNorm([-20, 0]): -20 LUFS, no random gain
 
 
 def _spec(label: str, count: int, size: int) -> CodecSpec:
@@ -100,7 +99,6 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
             "environment on a GPU machine"
         )
     facts: dict[str, Any] = {"preset": spec.options["preset"], "sliding_window_attention": attention}
-    facts["loudness_target_lufs"] = TARGET_LUFS
     if random_weights:
         config, commit = _config(spec)
     else:
@@ -108,6 +106,7 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
         config = folder / CONFIG_FILE
     torch.manual_seed(seed)
     codec = StableCodec(model_config_path=str(config))
+    facts["loudness_target_lufs"] = codec.volume_norm.value  # their VolumeNorm([-20, 0]): no random gain
     if random_weights:
         return StableCodecCodec(spec, codec, random_weights=True, seed=seed, config_commit=commit, **facts)
     from stable_audio_tools.models.utils import load_ckpt_state_dict
