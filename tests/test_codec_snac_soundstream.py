@@ -1,4 +1,4 @@
-"""SNAC (multi-scale, laid out as 7 codes per coarse frame) and ESPnet's SoundStream; unsupported systems."""
+"""SNAC (multi-scale, laid out as 7 codes per coarse frame) and ESPnet's SoundStream; systems declared unsupported."""
 
 from __future__ import annotations
 
@@ -74,16 +74,30 @@ def test_soundstream_facts_match_the_model_and_its_codes(soundstream):
     assert lengths.tolist() == [16_000, 5_440] and out.shape[1] >= 16_000
 
 
-@pytest.mark.parametrize("codec_id", ["stable-codec-speech-16khz-400bps"])
-def test_unsupported_systems_stay_listed_with_their_reason(codec_id):
-    entry = registry().get(codec_id)
-    state = availability(entry)
-    assert state.status == "unsupported" and len(state.reason) > 40
-    with pytest.raises(UnsupportedCodecError, match=codec_id):
-        build_codec(codec_id)
+def test_a_system_declared_unsupported_is_listed_with_its_reason_and_refused(monkeypatch):
+    """A plugin may register a system it cannot run here (``CodecSpec.unsupported``): listed, never built."""
+    from kodek.codecs.registry import CodecEntry
+    from kodek.codecs.spec import CodecSpec
+
+    reason = "its package pins torch==2.4, which this environment cannot hold"
+    spec = CodecSpec(
+        id="pinned-elsewhere",
+        family="test",
+        kind="acoustic",
+        sample_rate=16_000,
+        frame_rate=50.0,
+        num_codebooks=1,
+        codebook_size=1024,
+        unsupported=reason,
+    )
+    monkeypatch.setitem(registry().entries, spec.id, CodecEntry(spec, lambda *_: pytest.fail("built")))
+    state = availability(registry().get(spec.id))
+    assert state.status == "unsupported" and state.reason == reason
+    with pytest.raises(UnsupportedCodecError, match=f"pinned-elsewhere: unsupported here: {reason}"):
+        build_codec(spec.id)
 
 
-def test_published_facts_of_unsupported_systems():
+def test_published_facts_of_environment_systems():
     assert registry().get("semanticodec-100tps").spec.bitrate_bps == pytest.approx(1_350)  # 50 Hz x (14 + 13)
     assert registry().get("bigcodec-16khz").spec.bitrate_bps == pytest.approx(1_040)
     assert registry().get("stable-codec-speech-16khz-700bps").spec.bitrate_bps == pytest.approx(696.6, abs=0.1)

@@ -270,7 +270,18 @@ class IsolatedCodec:
 
 def _is_key_package(requirement: str) -> bool:
     name = requirement.split("==")[0].lower()
-    return name in {"torch", "torchaudio", "transformers", "numpy", "bigcodec", "semanticodec", "timm", "dualcodec"}
+    return name in {
+        "torch",
+        "torchaudio",
+        "transformers",
+        "numpy",
+        "bigcodec",
+        "semanticodec",
+        "timm",
+        "dualcodec",
+        "stable-codec",
+        "stable-audio-tools",
+    }
 
 
 def snapshot(spec: CodecSpec) -> tuple[Path, str]:

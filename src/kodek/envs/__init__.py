@@ -123,6 +123,36 @@ SEMANTICODEC = EnvSpec(
     needs="installs semanticodec from github.com (haoheliu/SemantiCodec-inference): needs access to GitHub",
 )
 
+# Stable Codec's packages pin torch 2.4 (stable-codec) and a long training/UI list (stable-audio-tools), so both
+# are installed without their dependencies, beside what their model code imports when the model is built:
+# stable-audio-tools' autoencoder module imports k-diffusion (which imports torchvision, scikit-image, clip, ...)
+# and its training utilities, which StableCodec imports, import pytorch-lightning, wandb and matplotlib; the pins
+# are stable-audio-tools 0.0.17's where it has one. wandb 0.15 needs numpy < 2, and lightning 2.1 imports
+# pkg_resources, gone from setuptools 81. Not included: flash-attn (the model's sliding-window attention), which
+# the registry only has as a source package that compiles CUDA code.
+STABLE_CODEC = EnvSpec(
+    name="stable-codec",
+    requirements=(
+        "torch==2.4.0",
+        "torchaudio==2.4.0",
+        "torchvision==0.19.0",
+        "numpy==1.26.4",
+        "setuptools==80.10.2",
+        "einops==0.8.2",
+        "einops-exts==0.0.4",
+        "safetensors==0.8.0",
+        "huggingface_hub==2.4.0",
+        "alias-free-torch==0.0.6",
+        "k-diffusion==0.1.1",
+        "pytorch-lightning==2.1.0",
+        "torchmetrics==0.11.4",
+        "wandb==0.15.4",
+        "matplotlib==3.11.2",
+    ),
+    no_deps=("stable-codec==0.1.2", "stable-audio-tools==0.0.17"),
+    description="torch 2.4 + torchaudio 2.4, stable-codec 0.1.2 and stable-audio-tools 0.0.17",
+)
+
 # FunCodec's package pins editdistance==0.5.2, which does not build on Python 3.11, so it is installed without
 # its dependencies, and with exactly the packages its model and inference modules import
 # (funcodec.bin.codec_inference, funcodec.tasks.gan_speech_codec), found by importing them in a bare
@@ -158,7 +188,9 @@ DUALCODEC = EnvSpec(
     description="torch 2.11 + torchaudio 2.11, dualcodec 0.4.2 (descript-audiotools, hydra), transformers 5.24",
 )
 
-ENVIRONMENTS: dict[str, EnvSpec] = {env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC, DUALCODEC)}
+ENVIRONMENTS: dict[str, EnvSpec] = {
+    env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC, DUALCODEC, STABLE_CODEC)
+}
 
 
 def get_env(name: str) -> EnvSpec:
