@@ -88,6 +88,8 @@ def test_a_system_declared_unsupported_is_listed_with_its_reason_and_refused(mon
         frame_rate=50.0,
         num_codebooks=1,
         codebook_size=1024,
+        checkpoint=None,
+        license="mit",
         unsupported=reason,
     )
     monkeypatch.setitem(registry().entries, spec.id, CodecEntry(spec, lambda *_: pytest.fail("built")))
@@ -113,3 +115,14 @@ def test_snac_real_checkpoint_loads():
 def test_soundstream_real_checkpoint_loads():
     codec = build_codec("soundstream-espnet-16khz-4kbps")
     assert codec.model.frame_rate == 50 and codec.model.quantizer.n_q == 32
+
+
+def test_the_listing_says_where_a_random_weight_build_needs_more_than_kodek_carries():
+    needs = {
+        codec_id: availability(registry().get(codec_id)).reason
+        for codec_id in ("stable-codec-speech-16khz-700bps", "encodec-24khz-6kbps")
+    }
+    if "not in the local Hub cache" not in needs["stable-codec-speech-16khz-700bps"]:
+        pytest.skip("the weights are cached here")
+    assert "--random-weights needs the architecture's model_config.json" in needs["stable-codec-speech-16khz-700bps"]
+    assert "--random-weights works offline" in needs["encodec-24khz-6kbps"]

@@ -232,11 +232,15 @@ def availability(entry: CodecEntry, kmeans: str | None = None) -> Availability:
 
         return weights_availability()
     if ckpt and not weights_cached(ckpt.repo, ckpt.revision):
+        random = (
+            f"--random-weights needs {ckpt.random_weights_need}"
+            if ckpt.random_weights_need
+            else ("--random-weights works offline")
+        )
         return Availability(
             "needs-weights",
             f"weights {ckpt.repo}@{ckpt.revision[:12]} not in the local Hub cache "
-            "(downloaded on first use where the Hub is reachable; --random-weights works offline)"
-            + (f"; runs {where}" if where else ""),
+            f"(downloaded on first use where the Hub is reachable; {random})" + (f"; runs {where}" if where else ""),
             env=entry.env,
         )
     return Availability("available", f"runs {where}" if where else "", env=entry.env)

@@ -35,7 +35,13 @@ def _spec(tokens_per_second: int) -> CodecSpec:
         frame_rate=tokens_per_second / 2,
         num_codebooks=2,
         codebook_size=(16_384, 8_192),
-        checkpoint=Checkpoint("haoheliu/SemantiCodec", "main", loader="semanticodec", note="commit recorded"),
+        checkpoint=Checkpoint(
+            "haoheliu/SemantiCodec",
+            "main",
+            loader="semanticodec",
+            note="commit recorded",
+            random_weights_need="the real weights: SemantiCodec's constructor loads them",
+        ),
         license="see haoheliu/SemantiCodec-inference",
         description=f"SemantiCodec at {tokens_per_second} tokens/s (semantic vocabulary 16384); runs in the "
         "semanticodec environment (installed from GitHub at a pinned commit).",

@@ -38,6 +38,8 @@ class Checkpoint:
     # "transformers" (from_pretrained) or the name of the upstream package.
     loader: str = "transformers"
     note: str = ""
+    # What a random-weight build needs that kodek does not carry (empty: it builds offline from kodek's configs).
+    random_weights_need: str = ""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,13 @@ def _spec(label: str, count: int, size: int) -> CodecSpec:
         frame_rate=25.0,
         num_codebooks=count,
         codebook_size=size,
-        checkpoint=Checkpoint(REPO, "main", loader="stable-codec", note="resolved at run time, commit recorded"),
+        checkpoint=Checkpoint(
+            REPO,
+            "main",
+            loader="stable-codec",
+            note="resolved at run time, commit recorded",
+            random_weights_need="the architecture's model_config.json, published only in the gated repository",
+        ),
         license="stabilityai-community",
         description=f"Stable Codec speech 16 kHz, post-hoc FSQ preset {count}x{size} at 25 Hz; runs in the "
         "stable-codec environment (real weights need flash-attn on a GPU).",
