@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from kodek.leaderboard import app_path, tables
 from kodek.leaderboard.synthetic import write_synthetic
-from leaderboard_fixtures import IMG, SCRIPT, main_module_kept, write_hostile_results
+from leaderboard_fixtures import IMG, SCRIPT, html_tables, main_module_kept, shown_tables, write_hostile_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "leaderboard"
@@ -63,11 +63,12 @@ def plain_texts(app: AppTest) -> list[str]:
     return [str(n.value) for n in nodes(app) if n.type in ("text", "code")]
 
 
-def dataframe_strings(app: AppTest) -> set[str]:
+def table_strings(app: AppTest) -> set[str]:
+    """Every header and cell text of every table the page shows (expanders included)."""
     found: set[str] = set()
-    for frame in app.dataframe:
-        found |= {str(c) for c in frame.value.columns}
-        found |= {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
+    for frame in shown_tables(app):
+        found |= {str(c) for c in frame.columns}
+        found |= {str(v) for v in frame.astype(str).to_numpy().ravel()}
     return found
 
 
@@ -78,6 +79,8 @@ def assert_safe(app: AppTest) -> None:
             assert not node.proto.allow_html
     for text in markdown_texts(app):
         assert not any(h in text for h in HOSTILE), text
+    for element in app.get("html"):  # the static tables: markup only from the page, every string escaped
+        assert not any(h in element.proto.body for h in ("<script", "<img", "<b>")), element.proto.body
 
 
 # -- views ------------------------------------------------------------------------------------------------
@@ -87,7 +90,7 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     _, written = hostile
     app = run()
     assert_safe(app)
-    table = app.dataframe[0].value
+    table = shown_tables(app)[0]
     good = sorted(d["codec"]["id"] for d in written["good"])
     assert sorted(table["Codec"]) == good  # random weights, invalid and duplicate files are not data
     study = ["#", "Codec", "Category", "PESQ ↑", "Spk-Sim ↑", "WER ↓ GT / REC", "CER ↓ GT / REC", "STOI ↑"]
@@ -99,16 +102,20 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     pesq = tables.fmt(written["good"][0]["metrics"]["pesq_wb"]["rec"]["mean"])
     assert by_codec[first]["PESQ ↑"] in (pesq, pesq + tables.BEST)
     assert any(str(v).endswith(tables.BEST) for v in table["PESQ ↑"])  # best values are marked
+    (_, classes), *_ = html_tables(app.get("html")[0].proto.body)
+    column = list(table.columns).index("PESQ ↑")
+    starred = [i for i, v in enumerate(table["PESQ ↑"]) if v.endswith(tables.BEST)]
+    assert starred == [i for i, row in enumerate(classes) if "best" in row[column]]  # and set in bold
     assert not any(str(v) in ("None", "nan", "") for v in table.to_numpy().ravel())  # every cell says something
     assert [b.label for b in app.get("download_button")][:1] == ["Download CSV"]
     rejected = next(e for e in app.expander if "results files rejected" in e.label)
     assert rejected.label.startswith("5 results files rejected")
-    reasons = rejected.dataframe[0].value
+    reasons = shown_tables(rejected)[0]
     assert set(reasons["file"]) >= {"bad-id/reconstruction.json", "wrong-folder/reconstruction.json"}
     random = next(e for e in app.expander if "Random-weight runs" in e.label)
-    assert list(random.dataframe[0].value["codec"]) == [written["random"]["codec"]["id"]]
+    assert list(shown_tables(random)[0]["codec"]) == [written["random"]["codec"]["id"]]
     assert any("synthetic data" in w.value for w in app.warning)
-    unscored = next(e for e in app.expander if "Registered systems without results" in e.label).dataframe[0].value
+    unscored = shown_tables(next(e for e in app.expander if "Registered systems without results" in e.label))[0]
     rows = dict(zip(unscored["Codec"], unscored.to_dict("records"), strict=True))
     funcodec = rows["funcodec-16khz-ds640-16cb"]
     assert funcodec["Status"] == "unsupported" and "config.yaml" in funcodec["Why"]
@@ -120,7 +127,7 @@ def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):
         app = run(view)
         assert_safe(app)
     app = run("Reconstruction")
-    strings = dataframe_strings(app) | {s for e in app.expander for f in e.dataframe for s in dataframe_strings_of(f)}
+    strings = table_strings(app)
     assert SCRIPT in strings  # the codec family, as a table cell
     assert f"<b>{IMG}</b> ↓" in strings  # a metric label, as a column header
     assert any(SCRIPT in s for s in strings if s.startswith("pesq_wb"))  # a failure reason
@@ -128,27 +135,26 @@ def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):
     assert f"LLM: {IMG}" in plain_texts(llm)  # an LLM id, in st.text
 
 
-def dataframe_strings_of(frame) -> set[str]:
-    return {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
-
-
 def test_filters_by_category_and_bitrate(hostile):
     _, written = hostile
     app = run()
-    app.multiselect[0].set_value(["Neural Codec"]).run()
-    assert set(app.dataframe[0].value["Category"]) == {"Neural Codec"}
-    app.multiselect[0].set_value(["Neural Codec", "Semantic Codec", "Classic Codec"])
-    app.select_slider[0].set_value((1.0, 6.0)).run()
+    categories = app.button_group(key="category")
+    assert set(categories.value) == {"Neural Codec", "Semantic Codec", "Classic Codec"}  # every one at first
+    categories.set_value(["Neural Codec"]).run()
+    assert set(shown_tables(app)[0]["Category"]) == {"Neural Codec"}
+    app.button_group(key="category").set_value(["Neural Codec", "Semantic Codec", "Classic Codec"])
+    app.selectbox(key="kbps_low").set_value(1.0)
+    app.selectbox(key="kbps_high").set_value(6.0).run()
     expected = sorted(d["codec"]["id"] for d in written["good"] if 1.0 <= d["codec"]["bitrate_bps"] / 1000 <= 6.0)
     assert 0 < len(expected) < len(written["good"])
-    assert sorted(app.dataframe[0].value["Codec"]) == expected
+    assert sorted(shown_tables(app)[0]["Codec"]) == expected
 
 
 def test_speechllm_view(hostile):
     _, written = hostile
     app = run("SpeechLLM")
     assert_safe(app)
-    table = app.dataframe[0].value
+    table = shown_tables(app)[0]
     assert list(table["Codec"]) == [written["llm"]["codec"]["id"]]
     ppl = written["llm"]["metrics"]["ppl"]
     assert list(table.columns[:5]) == ["#", "Codec", "Category", tables.PPL_HEADLINE, "BPC ↓ initial / fine-tuned"]
@@ -161,11 +167,11 @@ def test_speechllm_view(hostile):
 def test_per_subset_view_by_subset_and_by_gender(hostile):
     app = run("Per subset")
     assert_safe(app)
-    assert list(app.dataframe[0].value.columns)[:2] == ["Codec", "all"]
-    assert "pwr-viu-unk" in app.dataframe[0].value.columns
-    app.selectbox[2].set_value("rec")
-    app.selectbox[3].set_value("speaker_gender").run()
-    assert {"female", "male"} <= set(app.dataframe[0].value.columns)
+    assert list(shown_tables(app)[0].columns)[:2] == ["Codec", "all"]
+    assert "pwr-viu-unk" in shown_tables(app)[0].columns
+    app.selectbox(key="breakdown_condition").set_value("rec")
+    app.selectbox(key="breakdown_group").set_value("speaker_gender").run()
+    assert {"female", "male"} <= set(shown_tables(app)[0].columns)
 
 
 def test_plots_view_draws_quality_and_perplexity_against_bitrate(hostile):
@@ -206,10 +212,10 @@ def test_listen_view_puts_the_original_beside_the_reconstructions(hostile):
 def test_methodology_view_documents_metrics_provenance_and_reproduction(hostile):
     app = run("Methodology")
     assert_safe(app)
-    metrics = app.dataframe[0].value
+    metrics = shown_tables(app)[0]
     assert {"pesq_wb", "wer", "stoi"} <= set(metrics["metric"])
     assert "higher" in set(metrics["better"])
-    commands = [c.value for c in app.code]
+    commands = plain_texts(app)
     assert any("kodek tokenize --codec" in c and "kodek score" in c for c in commands)
 
 
@@ -245,7 +251,7 @@ def test_the_submit_form_rejects_malformed_requests_and_shows_them_as_text(hosti
     app = fill(run("Submit"), **{**GOOD_FORM, "codec_id": "../../etc/passwd", "contact": SCRIPT})
     assert_safe(app)
     assert any("not valid" in e.value for e in app.error)
-    problems = "\n".join(c.value for c in app.code)
+    problems = "\n".join(plain_texts(app))
     assert "codec_id (Codec id)" in problems and "contact (Contact)" in problems and SCRIPT in problems  # as code
     assert "expected an e-mail address" in problems and "[a-z" not in problems  # in words, not a regex
 
@@ -295,7 +301,7 @@ def test_results_from_the_results_repo_on_the_hub(tmp_path, hub, monkeypatch):
     monkeypatch.setenv("KODEK_RESULTS_REPO", "kodek-test/results-app")
     app = run()
     assert_safe(app)
-    assert sorted(app.dataframe[0].value["Codec"]) == sorted(good)
+    assert sorted(shown_tables(app)[0]["Codec"]) == sorted(good)
     assert "Hub dataset kodek-test/results-app" in plain_texts(app)
     listen = run("Listen")
     assert len(listen.get("audio")) == 3  # downloaded on demand
@@ -368,7 +374,10 @@ def test_the_space_folder_deploys_as_is():
     assert not any(r.startswith(("torch", "transformers", "torchaudio")) for r in requirements if r)
     assert not (SPACE / "__init__.py").exists()
     page = app_path().read_text()
-    assert "unsafe_allow_html" not in page and "st.html" not in page
+    assert "unsafe_allow_html" not in page
+    # Raw HTML only through the renderer that escapes every string it is given.
+    calls = page.split("st.html(")[1:]
+    assert calls and all(call.startswith("render.STYLE + render.") for call in calls)
 
 
 def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
@@ -377,7 +386,7 @@ def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
     for view in ("Reconstruction", "SpeechLLM", "Per subset", "Plots"):
         app = run(view)
         assert not app.exception
-        assert len(app.dataframe[0].value) == 50 if view != "Plots" else app.get("vega_lite_chart")
+        assert len(shown_tables(app)[0]) == 50 if view != "Plots" else app.get("vega_lite_chart")
         if view != "Plots":
             assert app.get("download_button")
     assert tables.SOURCE_STUDY_METRICS[0] == "pesq_wb"
@@ -400,5 +409,5 @@ def test_the_reference_is_drawn_apart_from_the_pareto_front(tmp_path, monkeypatc
     data = json.dumps(spec) + " ".join(str(d) for d in chart.datasets)
     assert "reference: identity-16khz (not a codec)" in data
     assert "rule" in [layer["mark"]["type"] for layer in spec["layer"]]
-    table = run("Reconstruction").dataframe[0].value
+    table = shown_tables(run("Reconstruction"))[0]
     assert table.iloc[0]["Codec"] == "identity-16khz" and table.iloc[0]["#"] == "reference (not ranked)"

@@ -5,7 +5,12 @@ Results come from a local folder (``KODEK_RESULTS``, set by ``kodek leaderboard`
 from the results repo on the Hub (``KODEK_RESULTS_REPO``). All data logic lives in
 ``kodek.leaderboard``; this file only presents it. Strings that come from results
 files or requests (codec names, labels, contacts, reasons) are only ever shown as
-text: in tables, ``st.text`` or ``st.code``, never as Markdown or HTML.
+text: escaped into the static HTML tables (``kodek.leaderboard.render``) or in ``st.text``, never as Markdown.
+
+Speed: a new page load should cost little more than a hello-world Streamlit page. Tables are static HTML (no data
+grid), text and commands are ``st.text`` (``st.code`` loads a syntax highlighter), the category filter is pills
+and the bitrate range two select boxes (the multiselect and slider load code of their own), and only the open tab
+runs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from kodek.leaderboard import tables
+from kodek.leaderboard import render, tables
 from kodek.leaderboard.data import DEFAULT_REQUESTS_REPO, Prepared, ResultsSource, prepare, results_for
 from kodek.leaderboard.tables import Board
 from kodek.submissions import (
@@ -35,7 +40,6 @@ from kodek.submissions import (
 HUB_TTL_S = 900
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency (and shapes differ too).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-PINNED = (tables.RANK, "Codec")  # kept in view while a wide table scrolls sideways (narrow screens)
 LABEL_ALL_POINTS = 25  # above this many points only the Pareto front and the reference are labelled
 BITRATE_LADDER_KBPS = tuple(
     float(k) for k in (0, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1536)
@@ -109,7 +113,7 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 def show_board(board: Board, key: str, measured_on: str, *, file_name: str) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
     value per column starred, and a visible CSV download with units and the data measured on."""
-    show_table(board.shown())
+    st.html(render.STYLE + render.board_html(board))
     st.download_button(
         "Download CSV",
         board.csv(measured_on),
@@ -134,15 +138,14 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
 
 
 def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
-    """Cells as plain text (never Markdown), rank and codec pinned; a ranking shows every row (no scroll box),
-    a long listing (provenance, failures) scrolls in its box."""
-    pinned = {key: st.column_config.TextColumn(key, pinned=True) for key in PINNED if key in frame.columns}
-    st.dataframe(frame, hide_index=True, height="content" if every_row else "auto", column_config=pinned)
+    """Cells as escaped text in a static table; a ranking shows every row, a long listing (provenance, failures)
+    scrolls in its box."""
+    st.html(render.STYLE + render.table_html(frame, scroll=not every_row))
 
 
 def show_untrusted(lines: list[str]) -> None:
     """Text that came from a results file or a user: shown verbatim, never interpreted."""
-    st.code("\n".join(lines), language=None, wrap_lines=True)
+    st.text("\n".join(lines))
 
 
 # -- data and filters -------------------------------------------------------------------------------------------
@@ -176,11 +179,17 @@ def filters(page: Page) -> None:
     if dataset in prepared.speech_lm:
         categories |= set(prepared.speech_lm[dataset].rows["category"])
     categories = sorted(categories)
-    chosen = kinds.multiselect("Category", categories, default=categories)
-    low, high = rates.select_slider(
-        "Bitrate (kbps)", options=BITRATE_LADDER_KBPS, value=(BITRATE_LADDER_KBPS[0], BITRATE_LADDER_KBPS[-1])
+    chosen = kinds.pills("Category", categories, default=categories, selection_mode="multi", key="category")
+    low, high = rates.columns(2)
+    low = low.selectbox("Bitrate from (kbps)", BITRATE_LADDER_KBPS, index=0, format_func=_kbps, key="kbps_low")
+    high = high.selectbox(
+        "to (kbps)", BITRATE_LADDER_KBPS, index=len(BITRATE_LADDER_KBPS) - 1, format_func=_kbps, key="kbps_high"
     )
-    page.dataset, page.categories, page.bitrate = dataset, chosen, (float(low), float(high))
+    page.dataset, page.categories, page.bitrate = dataset, list(chosen), (float(low), float(high))
+
+
+def _kbps(value: float) -> str:
+    return f"{value:g}"
 
 
 # -- views ---------------------------------------------------------------------------------------------------
@@ -280,11 +289,11 @@ def view_breakdown(page: Page) -> None:
         return
     names = list(catalogue)
     left, middle, right = st.columns(3)
-    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label)
+    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label, key="breakdown_metric")
     conditions = sorted(catalogue[metric].conditions, reverse=True) or ["rec"]  # rec before gt
-    condition = middle.selectbox("Condition", conditions, format_func=str.upper)
+    condition = middle.selectbox("Condition", conditions, format_func=str.upper, key="breakdown_condition")
     groups = tables.breakdown_groups(results)
-    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g))
+    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g), key="breakdown_group")
     board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
     board = board.filtered(page.categories, page.bitrate)
     st.caption("Rows: codecs; columns: the groups. ★ the best value per column (the reference row is not ranked).")
@@ -448,7 +457,7 @@ def view_methodology(page: Page) -> None:
             st.subheader("Reproduce a row")
             codec = st.selectbox("Codec", codecs, key="reproduce")
             data = next(r for r in results if r["codec"]["id"] == codec and r["task"] == "reconstruction")
-            st.code(tables.reproduce_commands(data), language="bash")
+            st.text(tables.reproduce_commands(data))
 
 
 SUBMIT_HELP = """
@@ -459,11 +468,10 @@ A codec joins the leaderboard as a Python package that registers it through the 
 
 def view_submit(requests_repo: str | None) -> None:
     st.markdown(SUBMIT_HELP)
-    st.code(
+    st.text(
         "pip install kodek your-codec-package\n"
         "kodek submit --codec YOUR-CODEC-ID --contact you@example.org --repo "
-        + (requests_repo or DEFAULT_REQUESTS_REPO),
-        language="bash",
+        + (requests_repo or DEFAULT_REQUESTS_REPO)
     )
     st.markdown(
         "Or fill in the same request here. Maintainers run it with `kodek run-request`; the results appear on the "

@@ -27,8 +27,9 @@ from kodek.errors import KodekError
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 STREAMLIT_FLAGS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1")
 BODY_TEXT = "document.body ? document.body.innerText : ''"
-# The data grid draws on a canvas; its accessible cells carry the text.
-CELLS = "Array.from(document.querySelectorAll('[data-testid^=\"glide-cell\"]')).map(e => e.textContent)"
+# The tables are static HTML (``kodek.leaderboard.render``): a reader's text is in their cells and headers.
+CELLS = "Array.from(document.querySelectorAll('.kodek-table td')).map(e => e.textContent)"
+HEADERS = "Array.from(document.querySelectorAll('.kodek-table th')).map(e => e.textContent)"
 
 
 class BrowserError(KodekError):
