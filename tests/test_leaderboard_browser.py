@@ -16,7 +16,12 @@ TITLE = "kodek: speech tokenizers on Polish speech"
 BOLD_CELLS = "Array.from(document.querySelectorAll('.kodek-table td')).filter(e =>"
 BOLD_CELLS += " Number(getComputedStyle(e).fontWeight) >= 700).map(e => e.textContent)"
 DOWNLOADS = "Array.from(document.querySelectorAll('[data-testid=\"stDownloadButton\"] button')).map(e => e.innerText)"
-CHART_TEXT = "Array.from(document.querySelectorAll('.vega-embed svg text')).map(e => e.textContent)"
+# The plots are SVG images (data URLs): the text drawn in them.
+CHART_TEXT = (
+    "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img')).flatMap(i => Array.from("
+    "new DOMParser().parseFromString(new TextDecoder().decode(Uint8Array.from(atob(i.src.split(',')[1]),"
+    " c => c.charCodeAt(0))), 'image/svg+xml').querySelectorAll('text')).map(t => t.textContent))"
+)
 SIDEBAR_WIDTH = "(() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
 SIDEBAR_WIDTH += " return s ? s.getBoundingClientRect().width : 0; })()"
 STUDY = ["#", "Codec", "Category", "PESQ ↑", "Spk-Sim ↑", "WER ↓ GT / REC", "CER ↓ GT / REC", "STOI ↑"]
