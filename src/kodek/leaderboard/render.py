@@ -90,7 +90,7 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 LABEL_ALL_POINTS = 25  # above this many points only the Pareto front is labelled (the table lists the others)
 WIDTH, HEIGHT = 900, 480
 BITRATE_TICKS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1536)
-LEFT, RIGHT, TOP, BOTTOM = 64, 190, 40, 48  # margins: axis labels left and below, the legend on the right
+LEFT, RIGHT, TOP, BOTTOM = 64, 190, 50, 48  # margins: axis labels left and below, the legend on the right
 
 
 def _marker(shape: str, x: float, y: float, colour: str, tip: str) -> str:
@@ -162,8 +162,8 @@ def pareto_svg(points: pd.DataFrame, higher_is_better: bool, title: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}"'
         ' font-family="sans-serif" font-size="12" fill="#222">',
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-        f'<text x="{LEFT}" y="18" font-size="14" font-weight="600">{escape(title)} vs bitrate (dashed: Pareto front'
-        f" of the codecs; {escape(shown)})</text>",
+        f'<text x="{LEFT}" y="18" font-size="15" font-weight="600">{escape(title)} vs bitrate</text>'
+        f'<text x="{LEFT}" y="36" font-size="12">dashed: the Pareto front of the codecs; {escape(shown)}</text>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="gray"'
         ' stroke-opacity=".5"/>',
     ]
