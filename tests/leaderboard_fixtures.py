@@ -7,10 +7,12 @@ import copy
 import json
 import sys
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from kodek.audio import encode_flac
 from kodek.leaderboard.synthetic import reconstruction, speechllm
@@ -28,6 +30,53 @@ def main_module_kept() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+class _Tables(HTMLParser):
+    """The tables of an HTML fragment as a reader's browser shows them: header texts and cell texts (entities
+    decoded), plus the classes of each cell."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict[str, list]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append({"head": [], "rows": [], "classes": []})
+        elif tag == "tr" and self.tables:
+            self.tables[-1]["rows"].append([])
+            self.tables[-1]["classes"].append([])
+        elif tag in ("th", "td"):
+            self.cell = []
+            if tag == "td":
+                self.tables[-1]["classes"][-1].append(set((dict(attrs).get("class") or "").split()))
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self.cell is not None:
+            table = self.tables[-1]
+            (table["head"] if tag == "th" else table["rows"][-1]).append("".join(self.cell))
+            self.cell = None
+
+
+def html_tables(body: str) -> list[tuple[pd.DataFrame, list[list[set[str]]]]]:
+    """Each table in ``body``: its cells' texts as a frame (headers as columns) and each cell's classes."""
+    parser = _Tables()
+    parser.feed(body)
+    out = []
+    for table in parser.tables:
+        rows = [r for r in table["rows"] if r]
+        out.append((pd.DataFrame(rows, columns=table["head"]), [c for c in table["classes"] if c]))
+    return out
+
+
+def shown_tables(node) -> list[pd.DataFrame]:
+    """The tables a page (an ``AppTest`` or one of its blocks) shows, in order, as frames of cell texts."""
+    return [frame for element in node.get("html") for frame, _ in html_tables(element.proto.body)]
 
 
 def write(folder: Path, relative: str, data: Any) -> Path:

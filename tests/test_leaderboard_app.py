@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -17,11 +19,12 @@ from streamlit.testing.v1 import AppTest
 
 from kodek.leaderboard import app_path, tables
 from kodek.leaderboard.synthetic import write_synthetic
-from leaderboard_fixtures import IMG, SCRIPT, main_module_kept, write_hostile_results
+from leaderboard_fixtures import IMG, SCRIPT, html_tables, main_module_kept, shown_tables, write_hostile_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "leaderboard"
 APP = SPACE / "app.py"
+SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = ("<script", "<img", "onerror", "<b>")
 # Element types whose text Streamlit renders as Markdown.
 MARKDOWN_TYPES = {"markdown", "caption", "title", "header", "subheader", "alert", "info", "warning", "error", "success"}
@@ -63,11 +66,12 @@ def plain_texts(app: AppTest) -> list[str]:
     return [str(n.value) for n in nodes(app) if n.type in ("text", "code")]
 
 
-def dataframe_strings(app: AppTest) -> set[str]:
+def table_strings(app: AppTest) -> set[str]:
+    """Every header and cell text of every table the page shows (expanders included)."""
     found: set[str] = set()
-    for frame in app.dataframe:
-        found |= {str(c) for c in frame.value.columns}
-        found |= {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
+    for frame in shown_tables(app):
+        found |= {str(c) for c in frame.columns}
+        found |= {str(v) for v in frame.astype(str).to_numpy().ravel()}
     return found
 
 
@@ -78,6 +82,8 @@ def assert_safe(app: AppTest) -> None:
             assert not node.proto.allow_html
     for text in markdown_texts(app):
         assert not any(h in text for h in HOSTILE), text
+    for element in app.get("html"):  # the static tables: markup only from the page, every string escaped
+        assert not any(h in element.proto.body for h in ("<script", "<img", "<b>")), element.proto.body
 
 
 # -- views ------------------------------------------------------------------------------------------------
@@ -87,7 +93,7 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     _, written = hostile
     app = run()
     assert_safe(app)
-    table = app.dataframe[0].value
+    table = shown_tables(app)[0]
     good = sorted(d["codec"]["id"] for d in written["good"])
     assert sorted(table["Codec"]) == good  # random weights, invalid and duplicate files are not data
     study = ["#", "Codec", "Category", "PESQ ↑", "Spk-Sim ↑", "WER ↓ GT / REC", "CER ↓ GT / REC", "STOI ↑"]
@@ -99,16 +105,20 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     pesq = tables.fmt(written["good"][0]["metrics"]["pesq_wb"]["rec"]["mean"])
     assert by_codec[first]["PESQ ↑"] in (pesq, pesq + tables.BEST)
     assert any(str(v).endswith(tables.BEST) for v in table["PESQ ↑"])  # best values are marked
+    (_, classes), *_ = html_tables(app.get("html")[0].proto.body)
+    column = list(table.columns).index("PESQ ↑")
+    starred = [i for i, v in enumerate(table["PESQ ↑"]) if v.endswith(tables.BEST)]
+    assert starred == [i for i, row in enumerate(classes) if "best" in row[column]]  # and set in bold
     assert not any(str(v) in ("None", "nan", "") for v in table.to_numpy().ravel())  # every cell says something
     assert [b.label for b in app.get("download_button")][:1] == ["Download CSV"]
     rejected = next(e for e in app.expander if "results files rejected" in e.label)
     assert rejected.label.startswith("5 results files rejected")
-    reasons = rejected.dataframe[0].value
+    reasons = shown_tables(rejected)[0]
     assert set(reasons["file"]) >= {"bad-id/reconstruction.json", "wrong-folder/reconstruction.json"}
     random = next(e for e in app.expander if "Random-weight runs" in e.label)
-    assert list(random.dataframe[0].value["codec"]) == [written["random"]["codec"]["id"]]
+    assert list(shown_tables(random)[0]["codec"]) == [written["random"]["codec"]["id"]]
     assert any("synthetic data" in w.value for w in app.warning)
-    unscored = next(e for e in app.expander if "Registered systems without results" in e.label).dataframe[0].value
+    unscored = shown_tables(next(e for e in app.expander if "Registered systems without results" in e.label))[0]
     rows = dict(zip(unscored["Codec"], unscored.to_dict("records"), strict=True))
     assert rows["stable-codec-speech-16khz-400bps"]["Status"] == "not scored yet"
     assert rows["dac-16khz"]["Status"] == "not scored yet" and not set(good) & set(rows)
@@ -119,7 +129,7 @@ def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):
         app = run(view)
         assert_safe(app)
     app = run("Reconstruction")
-    strings = dataframe_strings(app) | {s for e in app.expander for f in e.dataframe for s in dataframe_strings_of(f)}
+    strings = table_strings(app)
     assert SCRIPT in strings  # the codec family, as a table cell
     assert f"<b>{IMG}</b> ↓" in strings  # a metric label, as a column header
     assert any(SCRIPT in s for s in strings if s.startswith("pesq_wb"))  # a failure reason
@@ -127,27 +137,26 @@ def test_user_controlled_strings_are_shown_escaped_in_every_view(hostile):
     assert f"LLM: {IMG}" in plain_texts(llm)  # an LLM id, in st.text
 
 
-def dataframe_strings_of(frame) -> set[str]:
-    return {str(v) for v in frame.value.astype(str).to_numpy().ravel()}
-
-
 def test_filters_by_category_and_bitrate(hostile):
     _, written = hostile
     app = run()
-    app.multiselect[0].set_value(["Neural Codec"]).run()
-    assert set(app.dataframe[0].value["Category"]) == {"Neural Codec"}
-    app.multiselect[0].set_value(["Neural Codec", "Semantic Codec", "Classic Codec"])
-    app.select_slider[0].set_value((1.0, 6.0)).run()
+    categories = app.button_group(key="category")
+    assert set(categories.value) == {"Neural Codec", "Semantic Codec", "Classic Codec"}  # every one at first
+    categories.set_value(["Neural Codec"]).run()
+    assert set(shown_tables(app)[0]["Category"]) == {"Neural Codec"}
+    app.button_group(key="category").set_value(["Neural Codec", "Semantic Codec", "Classic Codec"])
+    app.selectbox(key="kbps_low").set_value(1.0)
+    app.selectbox(key="kbps_high").set_value(6.0).run()
     expected = sorted(d["codec"]["id"] for d in written["good"] if 1.0 <= d["codec"]["bitrate_bps"] / 1000 <= 6.0)
     assert 0 < len(expected) < len(written["good"])
-    assert sorted(app.dataframe[0].value["Codec"]) == expected
+    assert sorted(shown_tables(app)[0]["Codec"]) == expected
 
 
 def test_speechllm_view(hostile):
     _, written = hostile
     app = run("SpeechLLM")
     assert_safe(app)
-    table = app.dataframe[0].value
+    table = shown_tables(app)[0]
     assert list(table["Codec"]) == [written["llm"]["codec"]["id"]]
     ppl = written["llm"]["metrics"]["ppl"]
     assert list(table.columns[:5]) == ["#", "Codec", "Category", tables.PPL_HEADLINE, "BPC ↓ initial / fine-tuned"]
@@ -160,27 +169,44 @@ def test_speechllm_view(hostile):
 def test_per_subset_view_by_subset_and_by_gender(hostile):
     app = run("Per subset")
     assert_safe(app)
-    assert list(app.dataframe[0].value.columns)[:2] == ["Codec", "all"]
-    assert "pwr-viu-unk" in app.dataframe[0].value.columns
-    app.selectbox[2].set_value("rec")
-    app.selectbox[3].set_value("speaker_gender").run()
-    assert {"female", "male"} <= set(app.dataframe[0].value.columns)
+    assert list(shown_tables(app)[0].columns)[:2] == ["Codec", "all"]
+    assert "pwr-viu-unk" in shown_tables(app)[0].columns
+    app.selectbox(key="breakdown_condition").set_value("rec")
+    app.selectbox(key="breakdown_group").set_value("speaker_gender").run()
+    assert {"female", "male"} <= set(shown_tables(app)[0].columns)
+
+
+def plots(app: AppTest) -> list[ElementTree.Element]:
+    """The page's plots: SVG documents, shown as images (data URLs)."""
+    out = []
+    for image in app.get("image"):
+        for url in image.value:
+            assert url.startswith("data:image/svg+xml;base64,")
+            out.append(ElementTree.fromstring(base64.b64decode(url.split(",", 1)[1])))
+    return out
+
+
+def svg_texts(svg: ElementTree.Element) -> list[str]:
+    return ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")]
 
 
 def test_plots_view_draws_quality_and_perplexity_against_bitrate(hostile):
     _, written = hostile
     app = run("Plots")
     assert_safe(app)
-    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
-    assert len(specs) == 2
-    titles = json.dumps(specs)
-    assert "Pareto front" in titles and "bitrate (kbps, log scale)" in titles
-    marks = [layer["mark"]["type"] for layer in specs[0]["layer"]]
-    assert "text" in marks  # labelled points
-    chart = app.get("vega_lite_chart")[0].proto
-    data = json.dumps(specs[0]) + " ".join(str(d) for d in chart.datasets)
+    quality, ppl = plots(app)
+    texts = svg_texts(quality)
+    assert any("Pareto front" in t for t in texts) and "bitrate (kbps, log scale)" in texts
     plotted = [d for d in written["good"] if d["metrics"]["pesq_wb"].get("applicable") is not False]
-    assert plotted and all(d["codec"]["id"] in data for d in plotted)  # each point's label
+    assert plotted and all(d["codec"]["id"] in texts for d in plotted)  # each point labelled with its codec
+    assert written["llm"]["codec"]["id"] in svg_texts(ppl)
+    # Categories told apart by colour and by shape, with a legend.
+    marks = [
+        m
+        for m in quality
+        if m.tag in {f"{SVG}{k}" for k in ("circle", "rect", "polygon")} and m.find(f"{SVG}title") is not None
+    ]
+    assert len({(m.tag, m.get("fill")) for m in marks}) >= len({d["codec"]["kind"] for d in plotted})
 
 
 def test_an_unreadable_listening_example_is_a_message(hostile):
@@ -205,10 +231,10 @@ def test_listen_view_puts_the_original_beside_the_reconstructions(hostile):
 def test_methodology_view_documents_metrics_provenance_and_reproduction(hostile):
     app = run("Methodology")
     assert_safe(app)
-    metrics = app.dataframe[0].value
+    metrics = shown_tables(app)[0]
     assert {"pesq_wb", "wer", "stoi"} <= set(metrics["metric"])
     assert "higher" in set(metrics["better"])
-    commands = [c.value for c in app.code]
+    commands = plain_texts(app)
     assert any("kodek tokenize --codec" in c and "kodek score" in c for c in commands)
 
 
@@ -244,7 +270,7 @@ def test_the_submit_form_rejects_malformed_requests_and_shows_them_as_text(hosti
     app = fill(run("Submit"), **{**GOOD_FORM, "codec_id": "../../etc/passwd", "contact": SCRIPT})
     assert_safe(app)
     assert any("not valid" in e.value for e in app.error)
-    problems = "\n".join(c.value for c in app.code)
+    problems = "\n".join(plain_texts(app))
     assert "codec_id (Codec id)" in problems and "contact (Contact)" in problems and SCRIPT in problems  # as code
     assert "expected an e-mail address" in problems and "[a-z" not in problems  # in words, not a regex
 
@@ -294,7 +320,7 @@ def test_results_from_the_results_repo_on_the_hub(tmp_path, hub, monkeypatch):
     monkeypatch.setenv("KODEK_RESULTS_REPO", "kodek-test/results-app")
     app = run()
     assert_safe(app)
-    assert sorted(app.dataframe[0].value["Codec"]) == sorted(good)
+    assert sorted(shown_tables(app)[0]["Codec"]) == sorted(good)
     assert "Hub dataset kodek-test/results-app" in plain_texts(app)
     listen = run("Listen")
     assert len(listen.get("audio")) == 3  # downloaded on demand
@@ -367,7 +393,12 @@ def test_the_space_folder_deploys_as_is():
     assert not any(r.startswith(("torch", "transformers", "torchaudio")) for r in requirements if r)
     assert not (SPACE / "__init__.py").exists()
     page = app_path().read_text()
-    assert "unsafe_allow_html" not in page and "st.html" not in page
+    assert "unsafe_allow_html" not in page
+    # Raw HTML only through the renderer that escapes every string it is given.
+    calls = page.split("st.html(")[1:]
+    assert calls and all(
+        call.startswith(("render.STYLE + render.", "render.STYLE + (html or render.")) for call in calls
+    )
 
 
 def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
@@ -376,7 +407,7 @@ def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
     for view in ("Reconstruction", "SpeechLLM", "Per subset", "Plots"):
         app = run(view)
         assert not app.exception
-        assert len(app.dataframe[0].value) == 50 if view != "Plots" else app.get("vega_lite_chart")
+        assert len(shown_tables(app)[0]) == 50 if view != "Plots" else plots(app)
         if view != "Plots":
             assert app.get("download_button")
     assert tables.SOURCE_STUDY_METRICS[0] == "pesq_wb"
@@ -394,10 +425,12 @@ def test_the_reference_is_drawn_apart_from_the_pareto_front(tmp_path, monkeypatc
     monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
     app = run("Plots")
     assert not app.exception
-    chart = app.get("vega_lite_chart")[0].proto
-    spec = json.loads(chart.spec)
-    data = json.dumps(spec) + " ".join(str(d) for d in chart.datasets)
-    assert "reference: identity-16khz (not a codec)" in data
-    assert "rule" in [layer["mark"]["type"] for layer in spec["layer"]]
-    table = run("Reconstruction").dataframe[0].value
+    (svg,) = plots(app)
+    assert "reference: identity-16khz (not a codec)" in svg_texts(svg)
+    rule = next(line for line in svg.iter(f"{SVG}line") if line.get("class") == "reference")
+    front = next(p for p in svg.iter(f"{SVG}polyline") if p.get("class") == "front")
+    assert rule.get("y1") == rule.get("y2")  # a horizontal line across the plot ...
+    front_ys = {float(point.split(",")[1]) for point in front.get("points").split()}
+    assert float(rule.get("y1")) not in front_ys  # ... apart from the dashed front of the codecs
+    table = shown_tables(run("Reconstruction"))[0]
     assert table.iloc[0]["Codec"] == "identity-16khz" and table.iloc[0]["#"] == "reference (not ranked)"

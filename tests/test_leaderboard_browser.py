@@ -9,13 +9,19 @@ from __future__ import annotations
 import pytest
 
 from kodek.leaderboard import app_path, tables
-from kodek.leaderboard.browser import CELLS, chromium, find_browser, rendered, streamlit_server, wait_for
-from leaderboard_fixtures import IMG, write_hostile_results
+from kodek.leaderboard.browser import CELLS, HEADERS, chromium, find_browser, rendered, streamlit_server, wait_for
+from leaderboard_fixtures import IMG, SCRIPT, write_hostile_results
 
 TITLE = "kodek: speech tokenizers on Polish speech"
-HEADERS = "Array.from(document.querySelectorAll('[role=\"columnheader\"]')).map(e => e.textContent.trim())"
+BOLD_CELLS = "Array.from(document.querySelectorAll('.kodek-table td')).filter(e =>"
+BOLD_CELLS += " Number(getComputedStyle(e).fontWeight) >= 700).map(e => e.textContent)"
 DOWNLOADS = "Array.from(document.querySelectorAll('[data-testid=\"stDownloadButton\"] button')).map(e => e.innerText)"
-CHART_TEXT = "Array.from(document.querySelectorAll('.vega-embed svg text')).map(e => e.textContent)"
+# The plots are SVG images (data URLs): the text drawn in them.
+CHART_TEXT = (
+    "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img')).flatMap(i => Array.from("
+    "new DOMParser().parseFromString(new TextDecoder().decode(Uint8Array.from(atob(i.src.split(',')[1]),"
+    " c => c.charCodeAt(0))), 'image/svg+xml').querySelectorAll('text')).map(t => t.textContent))"
+)
 SIDEBAR_WIDTH = "(() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
 SIDEBAR_WIDTH += " return s ? s.getBoundingClientRect().width : 0; })()"
 STUDY = ["#", "Codec", "Category", "PESQ ↑", "Spk-Sim ↑", "WER ↓ GT / REC", "CER ↓ GT / REC", "STOI ↑"]
@@ -45,6 +51,8 @@ def test_every_view_reads_as_the_study_in_headless_chromium(tmp_path, hostile_re
         assert "not applicable" in cells and "1200 of 1200 failed" in cells  # empty cells say why
         assert not {"None", "nan", ""} & set(cells)
         assert any(c.endswith(tables.BEST) for c in cells)  # the best value per column is marked
+        assert page.evaluate(BOLD_CELLS) == [c for c in cells if c.endswith(tables.BEST)]  # and in bold
+        assert SCRIPT in cells  # a hostile codec family, as the text of its cell
         assert page.evaluate(DOWNLOADS)[0] == "Download CSV"
         page.screenshot(tmp_path / "reconstruction-1400.png")
 

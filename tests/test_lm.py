@@ -362,6 +362,7 @@ def test_lm_commands_on_the_bundled_sample_tokens_and_the_leaderboard_page(tmp_p
     from streamlit.testing.v1 import AppTest
 
     from kodek.cli import main
+    from leaderboard_fixtures import shown_tables
 
     codec = "codec2-1600"
     tokens, runs, results = tmp_path / "tokens", tmp_path / "runs", tmp_path / "results"
@@ -393,7 +394,7 @@ def test_lm_commands_on_the_bundled_sample_tokens_and_the_leaderboard_page(tmp_p
     assert not app.exception
     assert any("No SpeechLLM results yet" in i.value for i in app.info)
     assert any("synthetic data" in w.value for w in app.warning)
-    assert list(app.dataframe[0].value["Codec"]) == [codec]
+    assert list(shown_tables(app)[0]["Codec"]) == [codec]
     # ... and the same files from a real LLM would render on both boards.
     real = tmp_path / "as-if-real"
     for name in ("speechllm-tiny-test.json", "speech_lm.json"):
@@ -406,7 +407,7 @@ def test_lm_commands_on_the_bundled_sample_tokens_and_the_leaderboard_page(tmp_p
     app.query_params["view"] = "SpeechLLM"
     app.run()
     assert not app.exception
-    llm_table, speech_table = app.dataframe[0].value, app.dataframe[1].value
+    llm_table, speech_table = shown_tables(app)[:2]
     assert list(llm_table["Codec"]) == [codec]
     ppl = data["metrics"]["ppl"]
     shown = llm_table["PPL ↓ initial / fine-tuned"].iloc[0]

@@ -28,7 +28,7 @@ from kodek.submissions import (
 from kodek.submit import SubmitError
 from kodek.submit.publish import publish_results
 from kodek.submit.run import install_command, installed_entry, read_request
-from leaderboard_fixtures import SCRIPT, main_module_kept, results, write
+from leaderboard_fixtures import SCRIPT, main_module_kept, results, shown_tables, write
 
 APP = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
 registry_module = importlib.import_module("kodek.codecs.registry")
@@ -259,7 +259,7 @@ def test_from_entry_point_to_a_leaderboard_row(tmp_path, monkeypatch, hub, capsy
     registry_module.reset_registry()
     app = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not app.exception
-    table = app.dataframe[0].value
+    table = shown_tables(app)[0]
     assert list(table["Codec"]) == ["plug-mulaw"] and table["Category"].iloc[0] == "Classic Codec"
     assert registry_module._REGISTRY is None  # the page built no codec registry: it ran no plugin code
     assert not hub.unhandled

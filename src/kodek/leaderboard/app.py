@@ -5,11 +5,17 @@ Results come from a local folder (``KODEK_RESULTS``, set by ``kodek leaderboard`
 from the results repo on the Hub (``KODEK_RESULTS_REPO``). All data logic lives in
 ``kodek.leaderboard``; this file only presents it. Strings that come from results
 files or requests (codec names, labels, contacts, reasons) are only ever shown as
-text: in tables, ``st.text`` or ``st.code``, never as Markdown or HTML.
+text: escaped into the static HTML tables (``kodek.leaderboard.render``) or in ``st.text``, never as Markdown.
+
+Speed: a new page load should cost little more than a hello-world Streamlit page. Tables are static HTML (no data
+grid), text and commands are ``st.text`` (``st.code`` loads a syntax highlighter), the category filter is pills
+and the bitrate range two select boxes (the multiselect and slider load code of their own), and only the open tab
+runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from kodek.leaderboard import tables
+from kodek.leaderboard import render, tables
 from kodek.leaderboard.data import DEFAULT_REQUESTS_REPO, Prepared, ResultsSource, prepare, results_for
 from kodek.leaderboard.tables import Board
 from kodek.submissions import (
@@ -33,10 +39,6 @@ from kodek.submissions import (
 )
 
 HUB_TTL_S = 900
-# Okabe & Ito's palette: told apart with every common colour-vision deficiency (and shapes differ too).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-PINNED = (tables.RANK, "Codec")  # kept in view while a wide table scrolls sideways (narrow screens)
-LABEL_ALL_POINTS = 25  # above this many points only the Pareto front and the reference are labelled
 BITRATE_LADDER_KBPS = tuple(
     float(k) for k in (0, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1536)
 )
@@ -76,7 +78,7 @@ def _token() -> str | None:
 # Shared by every session without a copy (cache_data would unpickle the whole results set on every run): what
 # these return is only read, never changed (filters and rankings make new tables).
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_local(folder: str, stamp: tuple) -> Prepared:
+def load_local(folder: str, stamp: str) -> Prepared:
     source = ResultsSource(folder=folder)
     return prepare(*source.fetch())
 
@@ -93,6 +95,15 @@ def breakdown(version: tuple, dataset: str, metric: str, condition: str, group: 
     return tables.breakdown_board(results_for(_prepared, dataset), metric, condition, group)
 
 
+# A view switch or a filter change reruns the page: the ranked table and its HTML are built once per choice.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def ranked(
+    version: tuple, dataset: str, name: str, llm: str, categories: tuple, bitrate: tuple, headline: str, _board: Board
+) -> tuple[Board, str]:
+    board = _board.filtered(categories, bitrate).ranked_by(headline)
+    return board, render.board_html(board)
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def unscored_systems(version: tuple, dataset: str, _prepared: Prepared) -> list[dict[str, str]]:
     return tables.unscored_systems(results_for(_prepared, dataset))
@@ -106,10 +117,10 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 # -- presentation helpers ---------------------------------------------------------------------------------
 
 
-def show_board(board: Board, key: str, measured_on: str, *, file_name: str) -> None:
+def show_board(board: Board, key: str, measured_on: str, *, file_name: str, html: str | None = None) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
     value per column starred, and a visible CSV download with units and the data measured on."""
-    show_table(board.shown())
+    st.html(render.STYLE + (html or render.board_html(board)))
     st.download_button(
         "Download CSV",
         board.csv(measured_on),
@@ -124,6 +135,16 @@ def show_board(board: Board, key: str, measured_on: str, *, file_name: str) -> N
         show_untrusted([f"{column.strip()}: {why}" for column, why in board.notes.items()])
 
 
+def show_ranked(page: Page, name: str, board: Board, headline: str, *, file_name: str, llm: str = "") -> None:
+    """A table of the page's results ranked by ``headline`` under the page's filters (built once per choice)."""
+    choice = (tuple(page.categories), page.bitrate, headline)
+    board, html = ranked(page.version, page.dataset, name, llm, *choice, board)
+    if len(board):
+        show_board(board, name, page.dataset, file_name=file_name, html=html)
+    else:
+        st.info("No results match the filters.")
+
+
 def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
     """Results measured under other settings: never ranked with the table above, each group with why."""
     for number, (group, board) in enumerate(apart, start=1):
@@ -134,15 +155,14 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
 
 
 def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
-    """Cells as plain text (never Markdown), rank and codec pinned; a ranking shows every row (no scroll box),
-    a long listing (provenance, failures) scrolls in its box."""
-    pinned = {key: st.column_config.TextColumn(key, pinned=True) for key in PINNED if key in frame.columns}
-    st.dataframe(frame, hide_index=True, height="content" if every_row else "auto", column_config=pinned)
+    """Cells as escaped text in a static table; a ranking shows every row, a long listing (provenance, failures)
+    scrolls in its box."""
+    st.html(render.STYLE + render.table_html(frame, scroll=not every_row))
 
 
 def show_untrusted(lines: list[str]) -> None:
     """Text that came from a results file or a user: shown verbatim, never interpreted."""
-    st.code("\n".join(lines), language=None, wrap_lines=True)
+    st.text("\n".join(lines))
 
 
 # -- data and filters -------------------------------------------------------------------------------------------
@@ -165,7 +185,7 @@ def filters(page: Page) -> None:
     prepared = page.prepared
     if not prepared.datasets:
         return
-    data, kinds, rates = st.columns([3, 4, 3])
+    data, low, high = st.columns([2, 1, 1])
     dataset = data.selectbox(
         "Measured on", prepared.datasets, help="Results on different data are never ranked together."
     )
@@ -176,11 +196,17 @@ def filters(page: Page) -> None:
     if dataset in prepared.speech_lm:
         categories |= set(prepared.speech_lm[dataset].rows["category"])
     categories = sorted(categories)
-    chosen = kinds.multiselect("Category", categories, default=categories)
-    low, high = rates.select_slider(
-        "Bitrate (kbps)", options=BITRATE_LADDER_KBPS, value=(BITRATE_LADDER_KBPS[0], BITRATE_LADDER_KBPS[-1])
+    low = low.selectbox("Bitrate from (kbps)", BITRATE_LADDER_KBPS, index=0, format_func=_kbps, key="kbps_low")
+    high = high.selectbox(
+        "to (kbps)", BITRATE_LADDER_KBPS, index=len(BITRATE_LADDER_KBPS) - 1, format_func=_kbps, key="kbps_high"
     )
-    page.dataset, page.categories, page.bitrate = dataset, chosen, (float(low), float(high))
+    # Pills on a row of their own: every category stays visible on a narrow screen.
+    chosen = st.pills("Category", categories, default=categories, selection_mode="multi", key="category")
+    page.dataset, page.categories, page.bitrate = dataset, list(chosen), (float(low), float(high))
+
+
+def _kbps(value: float) -> str:
+    return f"{value:g}"
 
 
 # -- views ---------------------------------------------------------------------------------------------------
@@ -199,10 +225,8 @@ def view_reconstruction(page: Page) -> None:
         "★ the best value per column. An empty cell says why: not run, not applicable, model unavailable, or how "
         "many utterances failed."
     )
-    if len(board):
-        show_board(board.ranked_by(headline), "reconstruction", page.dataset, file_name="kodek-reconstruction")
-    else:
-        st.info("No reconstruction results match the filters.")
+    everything = page.prepared.reconstruction[page.dataset]
+    show_ranked(page, "reconstruction", everything, headline, file_name="kodek-reconstruction")
     apart = [
         (group, other.filtered(page.categories, page.bitrate).ranked_by(headline))
         for group, other in page.prepared.reconstruction_apart.get(page.dataset, [])
@@ -247,11 +271,8 @@ def view_speechllm(page: Page) -> None:
             "ranked by fine-tuned PPL. The prior (no audio) is the same for every codec. ★ the best per column."
         )
         st.text(f"LLM: {llm}")
-        board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
-        if len(board):
-            show_board(board.ranked_by(tables.PPL_HEADLINE), "speechllm", page.dataset, file_name="kodek-speechllm")
-        else:
-            st.info("No SpeechLLM results match the filters.")
+        board = page.prepared.speechllm[page.dataset, llm]
+        show_ranked(page, "speechllm", board, tables.PPL_HEADLINE, file_name="kodek-speechllm", llm=llm)
         apart = [
             (group, other.filtered(page.categories, page.bitrate).ranked_by(tables.PPL_HEADLINE))
             for group, other in page.prepared.speechllm_apart.get((page.dataset, llm), [])
@@ -265,11 +286,7 @@ def view_speechllm(page: Page) -> None:
             "unigram model of the codes, and a uniform code (the codec's bitrate): comparable across codecs "
             "where token perplexity is not."
         )
-        filtered = speech_lm.filtered(page.categories, page.bitrate)
-        if len(filtered):
-            show_board(filtered.ranked_by("bits/s ↓ trained"), "speech_lm", page.dataset, file_name="kodek-speech-lm")
-        else:
-            st.info("No speech-only LM results match the filters.")
+        show_ranked(page, "speech_lm", speech_lm, "bits/s ↓ trained", file_name="kodek-speech-lm")
 
 
 def view_breakdown(page: Page) -> None:
@@ -280,11 +297,11 @@ def view_breakdown(page: Page) -> None:
         return
     names = list(catalogue)
     left, middle, right = st.columns(3)
-    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label)
+    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label, key="breakdown_metric")
     conditions = sorted(catalogue[metric].conditions, reverse=True) or ["rec"]  # rec before gt
-    condition = middle.selectbox("Condition", conditions, format_func=str.upper)
+    condition = middle.selectbox("Condition", conditions, format_func=str.upper, key="breakdown_condition")
     groups = tables.breakdown_groups(results)
-    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g))
+    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g), key="breakdown_group")
     board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
     board = board.filtered(page.categories, page.bitrate)
     st.caption("Rows: codecs; columns: the groups. ★ the best value per column (the reference row is not ranked).")
@@ -304,47 +321,14 @@ def view_plots(page: Page) -> None:
         column = board.column(key)
         points = tables.plot_points(board, key)
         title = key.replace(" GT / REC", " (REC)")
-        st.altair_chart(pareto_chart(points, column.higher_is_better, title), key="quality")
+        st.image(render.pareto_svg(points, column.higher_is_better, title), width="stretch")
     llms = page.prepared.llms.get(page.dataset, [])
     if llms:
         llm = st.selectbox("LLM", llms, key="plot_llm") if len(llms) > 1 else llms[0]
         llm_board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
         points = tables.plot_points(llm_board, tables.PPL_HEADLINE)
         if len(points):
-            st.altair_chart(pareto_chart(points, False, "PPL fine-tuned ↓"), key="ppl")
-
-
-def pareto_chart(points: pd.DataFrame, higher_is_better: bool, title: str):
-    """Quality against bitrate: codecs coloured and shaped by category, each labelled; the Pareto front of the
-    codecs dashed; the reference (the original audio, an upper bound) drawn apart as a labelled line."""
-    import altair as alt
-
-    reference = points[points["kind"] == tables.REFERENCE_KIND]
-    codecs = points[points["kind"] != tables.REFERENCE_KIND].copy()
-    front = tables.pareto_front(codecs, higher_is_better)
-    label_all = len(codecs) <= LABEL_ALL_POINTS
-    codecs["label"] = [c if label_all or c in set(front["codec"]) else "" for c in codecs["codec"]]
-    x = alt.X("bitrate_kbps:Q", scale=alt.Scale(type="log"), title="bitrate (kbps, log scale)")
-    y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False))
-    categories = sorted(set(codecs["category"]))
-    color = alt.Color(
-        "category:N", title="category", scale=alt.Scale(domain=categories, range=list(PALETTE[: len(categories)]))
-    )
-    tooltip = ["codec", "category", "bitrate_kbps", "text"]
-    dots = alt.Chart(codecs).mark_point(size=80, filled=True).encode(x=x, y=y, color=color, shape="category:N")
-    dots = dots.encode(tooltip=tooltip)
-    labels = alt.Chart(codecs).mark_text(align="left", dx=7, dy=-6, fontSize=11).encode(x=x, y=y, text="label:N")
-    line = alt.Chart(front).mark_line(strokeDash=[4, 3], color="gray").encode(x=x, y=y)
-    layers = [line, dots, labels]
-    if len(reference):
-        rule = alt.Chart(reference).mark_rule(color="black", strokeDash=[1, 2]).encode(y="value:Q")
-        note = reference.assign(label=[f"reference: {c} (not a codec)" for c in reference["codec"]])
-        text = alt.Chart(note).mark_text(align="left", dy=-7, x=5, fontSize=11).encode(y="value:Q", text="label:N")
-        layers += [rule, text]
-    shown = "every codec labelled" if label_all else "the front's codecs labelled; hover for the others"
-    return alt.layer(*layers).properties(
-        title=f"{title} vs bitrate (dashed: Pareto front of the codecs; {shown})", height=460
-    )
+            st.image(render.pareto_svg(points, False, "PPL fine-tuned ↓"), width="stretch")
 
 
 def view_listen(page: Page) -> None:
@@ -448,7 +432,7 @@ def view_methodology(page: Page) -> None:
             st.subheader("Reproduce a row")
             codec = st.selectbox("Codec", codecs, key="reproduce")
             data = next(r for r in results if r["codec"]["id"] == codec and r["task"] == "reconstruction")
-            st.code(tables.reproduce_commands(data), language="bash")
+            st.text(tables.reproduce_commands(data))
 
 
 SUBMIT_HELP = """
@@ -459,11 +443,10 @@ A codec joins the leaderboard as a Python package that registers it through the 
 
 def view_submit(requests_repo: str | None) -> None:
     st.markdown(SUBMIT_HELP)
-    st.code(
+    st.text(
         "pip install kodek your-codec-package\n"
         "kodek submit --codec YOUR-CODEC-ID --contact you@example.org --repo "
-        + (requests_repo or DEFAULT_REQUESTS_REPO),
-        language="bash",
+        + (requests_repo or DEFAULT_REQUESTS_REPO)
     )
     st.markdown(
         "Or fill in the same request here. Maintainers run it with `kodek run-request`; the results appear on the "
@@ -532,7 +515,8 @@ def load(source: ResultsSource) -> Page:
     if source.folder is not None:
         from kodek.results.loading import fingerprint
 
-        stamp = fingerprint(Path(source.folder))  # changes when a results file does: no stale page
+        # Changes when a results file does (no stale page); a short digest is cheap to hash as a cache key.
+        stamp = hashlib.sha1(repr(fingerprint(Path(source.folder))).encode()).hexdigest()
         return Page(source, (source, stamp), load_local(source.folder, stamp))
     nonce = st.session_state.get("nonce", 0)
     return Page(source, (source, nonce), load_hub(source.repo, source.revision, nonce))

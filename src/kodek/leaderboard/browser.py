@@ -27,8 +27,11 @@ from kodek.errors import KodekError
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 STREAMLIT_FLAGS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1")
 BODY_TEXT = "document.body ? document.body.innerText : ''"
-# The data grid draws on a canvas; its accessible cells carry the text.
-CELLS = "Array.from(document.querySelectorAll('[data-testid^=\"glide-cell\"]')).map(e => e.textContent)"
+# The tables are static HTML (``kodek.leaderboard.render``): a reader's text is in their cells and headers.
+CELLS = "Array.from(document.querySelectorAll('.kodek-table td')).map(e => e.textContent)"
+# The plots are SVG images: drawn once their image has loaded.
+PLOTS = "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img')).filter(i => i.complete).length"
+HEADERS = "Array.from(document.querySelectorAll('.kodek-table th')).map(e => e.textContent)"
 
 
 class BrowserError(KodekError):
@@ -217,13 +220,7 @@ def rendered(view: str) -> Callable[[Page], bool]:
         marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
         return lambda page: ((marker in page.text() and bool(page.evaluate(CELLS))) or empty(page)) and idle(page)
     if view == "Plots":
-        return lambda page: (
-            (
-                bool(page.evaluate("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"))
-                or empty(page)
-            )
-            and idle(page)
-        )
+        return lambda page: (bool(page.evaluate(PLOTS)) or empty(page)) and idle(page)
     if view == "Listen":
         return lambda page: ("original" in page.text() or "No listening examples" in page.text()) and idle(page)
     if view == "Submit":

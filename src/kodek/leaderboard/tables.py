@@ -56,6 +56,7 @@ UNAVAILABLE = "model unavailable"
 NOT_REPORTED = "not reported"
 BEST = " ★"  # marks the best value of a column (text, so that it reads the same in every renderer)
 RANK = "#"
+REFERENCE_RANK = "reference (not ranked)"
 REFERENCE_KIND = "reference"
 ROW_FACTS = ("kind", "category", "bitrate_kbps", "synthetic")
 MAX_OTHER_METRICS = 24  # columns beyond the study's: results files may name any metric
@@ -142,7 +143,7 @@ class Board:
         board = self.select(keys, same_rows=True)
         label = key.split(" ")[0]
         texts = {r: str(ranks[r]) for r in ordered.index}
-        texts |= {r: "reference (not ranked)" for r in self.values.index[reference]}
+        texts |= {r: REFERENCE_RANK for r in self.values.index[reference]}
         texts |= {r: f"unranked: {label} {self.display.loc[r, key].split(' / ')[-1]}" for r in absent}
         board.display[RANK] = pd.Series(texts)
         board.values[RANK] = pd.Series({r: float(ranks[r]) for r in ordered.index}, dtype=float)
