@@ -279,6 +279,11 @@ def test_env_list_and_build_on_the_command_line(tmp_path, capsys):
     torch_audio = rows["torch-audio"]
     assert not torch_audio["built"] and {"xcodec2", "neucodec", "bigcodec"} <= set(torch_audio["families"])
     assert "torch==2.11.0" in torch_audio["requirements"] and "torchaudio==2.11.0" in torch_audio["requirements"]
+    # the authors' packages for the conformance tests: listed, no codec runs in them
+    for name in ("moshi", "descript-dac"):
+        assert rows[name]["families"] == [] and rows[name]["description"].startswith("test-only")
+    assert main(["env", "list", "--cache", str(tmp_path)]) == 0
+    assert "test-only: torch 2.9 + moshi 0.2.13" in capsys.readouterr().out
     assert main(["env", "build", "no-such-family", "--cache", str(tmp_path)]) == 2
     assert "no isolated environment for 'no-such-family'" in capsys.readouterr().err
 

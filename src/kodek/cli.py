@@ -600,6 +600,7 @@ def cmd_env_list(args: argparse.Namespace) -> int:
                 "hash": env.hash,
                 "python": env.python,
                 "families": sorted({e.spec.family for e in registry().entries.values() if e.env == env.name}),
+                "description": env.description,
                 "built": facts is not None,
                 "path": str(env_path(env, settings)),
                 "size_bytes": facts["size_bytes"] if facts else None,
@@ -617,6 +618,7 @@ def cmd_env_list(args: argparse.Namespace) -> int:
             else f"not built (kodek env build {row['name']})"
         )
         print(f"{row['name']}  [{', '.join(row['families'])}]  python {row['python']}  {state}")
+        print(f"    {row['description']}")
         print(f"    {row['path']}")
         if args.verbose:
             print(f"    {' '.join(row['requirements'])}")

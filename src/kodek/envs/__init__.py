@@ -188,8 +188,23 @@ DUALCODEC = EnvSpec(
     description="torch 2.11 + torchaudio 2.11, dualcodec 0.4.2 (descript-audiotools, hydra), transformers 5.24",
 )
 
+# The authors' packages, for the conformance tests only (kodek runs Mimi and DAC through transformers): they
+# cannot share kodek's environment. moshi 0.2.13 pins torch<2.10 and huggingface-hub<1.0; its model code needs
+# no torchaudio. descript-audio-codec's descript-audiotools pins protobuf<3.20 and imports torchaudio.
+MOSHI = EnvSpec(
+    name="moshi",
+    requirements=("torch==2.9.1", "moshi==0.2.13", "numpy>=2.0,<3", "safetensors>=0.4"),
+    description="test-only: torch 2.9 + moshi 0.2.13 (Kyutai's Mimi), for the conformance tests",
+)
+# Named apart from the ``dac`` codec family, which runs in kodek's environment through transformers.
+DESCRIPT_DAC = EnvSpec(
+    name="descript-dac",
+    requirements=(*TORCH_211, "descript-audio-codec==1.0.0", "descript-audiotools==0.7.2", "safetensors>=0.4"),
+    description="test-only: torch 2.11 + torchaudio 2.11, descript-audio-codec 1.0.0, for the conformance tests",
+)
+
 ENVIRONMENTS: dict[str, EnvSpec] = {
-    env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC, DUALCODEC, STABLE_CODEC)
+    env.name: env for env in (TORCH_AUDIO, SEMANTICODEC, FUNCODEC, DUALCODEC, STABLE_CODEC, MOSHI, DESCRIPT_DAC)
 }
 
 
