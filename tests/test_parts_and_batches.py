@@ -25,20 +25,12 @@ def _part(keys: list[str]) -> pa.Table:
     return pa.table({"name": keys, "value": [float(len(k)) for k in keys]})
 
 
-def test_a_kill_between_parts_resumes_with_exactly_the_finished_parts(tmp_path, monkeypatch):
+def test_a_kill_between_parts_resumes_with_exactly_the_finished_parts(tmp_path):
     store = PartStore(tmp_path / "work", "name")
     store.write(_part(["c", "a"]))
 
-    def dies_mid_write(table, where, **kwargs):
-        with open(where, "wb") as handle:
-            handle.write(b"PAR1 half a parquet file")  # the writer is killed after these bytes
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(files.pq, "write_table", dies_mid_write)
-    with pytest.raises(KeyboardInterrupt):
-        store.write(_part(["b", "d"]))
-    monkeypatch.undo()
-    assert any(p.name.startswith(".part-") for p in (tmp_path / "work").iterdir())  # the torn file is there ...
+    # A writer killed (SIGKILL) mid-write leaves its temporary file beside the parts.
+    (tmp_path / "work" / ".part-00001.parquet.tmp-4242").write_bytes(b"PAR1 half a parquet file")
 
     resumed = PartStore(tmp_path / "work", "name")  # ... and a new run does not count it
     assert resumed.done() == {"a", "c"}
@@ -124,3 +116,20 @@ def test_an_utterance_reads_the_same_from_bytes_or_path_and_a_cut_wav_is_refused
     assert got_rate == 8_000 and len(wave) == 8_000
     with pytest.raises(audio.AudioError, match=r"^cut: truncated WAV"):
         load_utterance({"audioname": "cut", "audio": {"bytes": data[: len(data) // 2]}})
+
+
+def test_a_replaced_file_takes_the_umask_and_a_failed_write_keeps_the_old_one(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "deep" / "results.json"
+    previous = os.umask(0o027)
+    try:
+        files.write_bytes(target, b"first")
+    finally:
+        os.umask(previous)
+    assert target.read_bytes() == b"first" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    with pytest.raises(RuntimeError), files.replacing(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"first" and sorted(p.name for p in target.parent.iterdir()) == ["results.json"]

@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,24 @@ class LogError(KodekError, ValueError):
     """An append-only log with a damaged line before its end."""
 
 
-def write_table(table: pa.Table, path: Path) -> None:
-    """Write parquet atomically: a killed run never leaves a half-written file."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that takes a file name. When the block ends without an
+    error, the file gets the mode an ordinary ``open`` would give (some writers create 0600 files) and replaces
+    ``path`` atomically, so a killed run never leaves a half-written file; otherwise it is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~umask())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def umask() -> int:
@@ -45,13 +56,13 @@ def umask() -> int:
     return mask
 
 
+def write_bytes(path: Path, content: bytes) -> None:
+    with replacing(path) as tmp:
+        tmp.write_bytes(content)
+
+
 def write_text(path: Path, text: str) -> None:
-    """Write text atomically, with the mode an ordinary ``open`` would give (mkstemp's 0600 ignores the umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
-        handle.write(text)
-        os.fchmod(handle.fileno(), 0o666 & ~umask())
-    os.replace(handle.name, path)
+    write_bytes(path, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kodek import files
 from kodek.codecs.base import CodecBase, CodecError, WeightsUnavailableError
 from kodek.codecs.registry import Availability, CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
@@ -105,22 +106,18 @@ def verified(path: Path) -> bytes:
 
 def _download(name: str, target: Path) -> None:
     """Fetch one file of the pinned commit into ``target``; it appears only once its sha256 matches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.tmp-{os.getpid()}")
     try:
-        with urllib.request.urlopen(URL.format(name=name), timeout=60) as response, open(partial, "wb") as out:
-            shutil.copyfileobj(response, out)
-        if _sha256(partial) != SHA256[name]:
-            raise CodecError(f"Lyra v2 weights: {URL.format(name=name)} did not match the pinned sha256")
-        os.replace(partial, target)
+        with files.replacing(target) as partial:
+            with urllib.request.urlopen(URL.format(name=name), timeout=60) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out)
+            if _sha256(partial) != SHA256[name]:
+                raise CodecError(f"Lyra v2 weights: {URL.format(name=name)} did not match the pinned sha256")
     except OSError as error:
         raise WeightsUnavailableError(
             f"Lyra v2 weights: cannot download {name} from github.com/{REPO} ({type(error).__name__}: {error}); "
             f"run where GitHub is reachable, or copy lyra/model_coeffs/ of {COMMIT[:12]} into {target.parent}",
             short=f"weights github.com/{REPO}@{COMMIT[:12]} could not be downloaded (offline?)",
         ) from error
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def install_weights(folder: Path, cache: Path | None = None) -> Path:
@@ -131,10 +128,7 @@ def install_weights(folder: Path, cache: Path | None = None) -> Path:
         target = cache / name
         if target.is_file() and _sha256(target) == SHA256[name]:
             continue
-        data = verified(Path(folder) / name)
-        partial = target.with_name(f".{name}.tmp-{os.getpid()}")
-        partial.write_bytes(data)
-        os.replace(partial, target)
+        files.write_bytes(target, verified(Path(folder) / name))
     return cache
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from kodek.errors import KodekError
-from kodek.files import read_json, write_json
+from kodek.files import read_json, replacing, write_json
 
 RUN_FILE = "run.json"
 INIT_FILE = "init.safetensors"
@@ -66,18 +66,8 @@ def load_trainable(model, state: dict[str, torch.Tensor]) -> None:
 def save_weights(path: Path, model, meta: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(trainable_state(model), str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-    honour_umask(tmp)  # safetensors creates its files 0600
-    os.replace(tmp, path)
-
-
-def honour_umask(path: Path) -> None:
-    """Give ``path`` the mode a plain ``open`` would have (0666 less the user's umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    with replacing(path) as tmp:  # safetensors creates its files 0600: replacing gives them the umask's mode
+        save_file(trainable_state(model), str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -98,10 +88,8 @@ def check_weights_meta(meta: dict[str, Any], *, codec_id: str, llm_id: str, llm_
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    honour_umask(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:

@@ -550,21 +550,14 @@ def _finish(inputs: _Inputs, data: dict[str, Any], models: dict[str, Any]) -> No
 
 def _keep_example(out: Path, spec, name: str, wave: np.ndarray, source, originals: dict[str, int]) -> None:
     """A listening example: the reconstruction at the codec's rate, and the original beside the others."""
-    _write_bytes(out / spec.id / "audio" / f"{name}.flac", audio.encode_flac(wave, spec.sample_rate))
+    files.write_bytes(out / spec.id / "audio" / f"{name}.flac", audio.encode_flac(wave, spec.sample_rate))
     original = out / ORIGINALS_DIR / f"{name}.flac"
     if name in originals and not original.is_file():
         try:
             wave = _load_original(source, originals, name)
         except (audio.AudioError, OSError):
             return  # scoring reports it; a listening example is optional
-        _write_bytes(original, audio.encode_flac(wave, SCORE_RATE))
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+        files.write_bytes(original, audio.encode_flac(wave, SCORE_RATE))
 
 
 def _by_group(table: pa.Table, metric_info: dict[str, Any], source, originals: dict[str, int]) -> dict[str, Any]:
