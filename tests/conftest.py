@@ -135,6 +135,17 @@ def _restore_main_module():
         sys.modules["__main__"] = main
 
 
+def built_env(env) -> Path:
+    """An isolated codec environment's folder, built once per machine into the user cache (seconds with uv's
+    cache warm, minutes cold); the test skips, saying why, where it cannot be built (no package registry)."""
+    from kodek.envs import EnvError, build
+
+    try:
+        return build(env, quiet=True)
+    except EnvError as error:
+        pytest.skip(f"the {env.name} environment cannot be built here: {error}")
+
+
 @pytest.fixture(scope="session")
 def random_codec():
     """``random_codec(codec_id)``: a random-weight codec built once per session (ids that share a model share it)."""

@@ -13,7 +13,9 @@ import pytest
 
 from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
-from kodek.envs import DUALCODEC, EnvError, build
+from kodek.envs import DUALCODEC
+
+from conftest import built_env
 
 # w2v-BERT 2.0 (580 M parameters) plus the codec, built from configs: minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -26,10 +28,7 @@ PUBLISHED = {  # id -> (hop, codebooks, acoustic codebook size)
 
 @pytest.fixture(scope="session")
 def dualcodec_env():
-    try:
-        return build(DUALCODEC, quiet=True)
-    except EnvError as error:
-        pytest.skip(f"the dualcodec environment cannot be built here: {error}")
+    return built_env(DUALCODEC)
 
 
 @pytest.fixture(scope="module", params=sorted(PUBLISHED))

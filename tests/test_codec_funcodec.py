@@ -15,7 +15,9 @@ import pytest
 
 from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
-from kodek.envs import FUNCODEC, EnvError, build
+from kodek.envs import FUNCODEC
+
+from conftest import built_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -24,10 +26,7 @@ IDS = ("funcodec-16khz-ds640-16cb", "funcodec-16khz-ds640-32cb")
 
 @pytest.fixture(scope="session")
 def funcodec_env():
-    try:
-        return build(FUNCODEC, quiet=True)
-    except EnvError as error:
-        pytest.skip(f"the funcodec environment cannot be built here: {error}")
+    return built_env(FUNCODEC)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ import pytest
 
 from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
-from kodek.envs import TORCH_AUDIO, EnvError, build
+from kodek.envs import TORCH_AUDIO
+
+from conftest import built_env
 
 TORCH_AUDIO_CODECS = ["xcodec2", "neucodec", "bigcodec-16khz"]
 # 630 M-parameter models built from their configs: minutes on a busy 2-core machine, above the default timeout
@@ -21,10 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 @pytest.fixture(scope="session")
 def torch_audio_env():
-    try:
-        return build(TORCH_AUDIO, quiet=True)
-    except EnvError as error:
-        pytest.skip(f"the torch-audio environment cannot be built here: {error}")
+    return built_env(TORCH_AUDIO)
 
 
 @pytest.fixture(params=TORCH_AUDIO_CODECS)

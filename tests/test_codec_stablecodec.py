@@ -23,7 +23,9 @@ from kodek.codecs.base import CodecError, WeightsUnavailableError
 from kodek.codecs.init import calibration_audio
 from kodek.codecs.isolated import IsolatedCodec
 from kodek.codecs.stablecodec import SPECS, with_config
-from kodek.envs import STABLE_CODEC, EnvError, build, interpreter
+from kodek.envs import STABLE_CODEC, interpreter
+
+from conftest import built_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -48,10 +50,7 @@ TEST_CONFIG = {
 
 @pytest.fixture(scope="session")
 def stable_codec_env():
-    try:
-        return build(STABLE_CODEC, quiet=True)
-    except EnvError as error:
-        pytest.skip(f"the stable-codec environment cannot be built here: {error}")
+    return built_env(STABLE_CODEC)
 
 
 @pytest.fixture(scope="module", params=[spec.id for spec in SPECS])

@@ -29,7 +29,9 @@ import numpy as np
 import pytest
 
 from kodek.audio import load_audio, pad_batch
-from kodek.envs import DESCRIPT_DAC, MOSHI, EnvError, EnvSpec, build, python_of
+from kodek.envs import DESCRIPT_DAC, MOSHI, EnvSpec, python_of
+
+from conftest import built_env
 
 torch = pytest.importorskip("torch")
 
@@ -38,10 +40,7 @@ AUTHORS_SCRIPT = Path(__file__).with_name("authors_codecs.py")
 
 
 def built(env: EnvSpec) -> Path:
-    try:
-        return python_of(build(env, quiet=True))
-    except EnvError as error:
-        pytest.skip(f"the {env.name} environment cannot be built here: {error}")
+    return python_of(built_env(env))
 
 
 @pytest.fixture(scope="session")
