@@ -95,33 +95,19 @@ DAC_RESIDUAL = {"0": "snake1", "1": "conv1", "2": "snake2", "3": "conv2"}
 def dac_name(authors: str, encoder_blocks: int) -> str:
     """The transformers DacModel name of a tensor of descript's DAC (weight norm removed)."""
     parts = authors.split(".")
-    head, rest = parts[:3], parts[3:]
     if parts[0] == "quantizer":
         return authors
-    if parts[0] == "encoder":
-        index = int(parts[2])
-        if index == 0:
-            return ".".join(["encoder.conv1", *rest])
-        if index == encoder_blocks + 1:
-            return ".".join(["encoder.snake1", *rest])
-        if index == encoder_blocks + 2:
-            return ".".join(["encoder.conv2", *rest])
-        # EncoderBlock: three residual units, Snake, strided conv
-        sub = int(rest[1])
-        block = f"encoder.block.{index - 1}"
+    side, index, rest = parts[0], int(parts[2]), parts[3:]
+    ends = {0: "conv1", encoder_blocks + 1: "snake1", encoder_blocks + 2: "conv2"}  # around the blocks
+    if index in ends:
+        return ".".join([f"{side}.{ends[index]}", *rest])
+    sub = int(rest[1])
+    block = f"{side}.block.{index - 1}"
+    if side == "encoder":  # EncoderBlock: three residual units, Snake, strided conv
         if sub < 3:
             return ".".join([block, f"res_unit{sub + 1}", DAC_RESIDUAL[rest[3]], *rest[4:]])
         return ".".join([block, "snake1" if sub == 3 else "conv1", *rest[2:]])
-    index = int(head[2])
-    if index == 0:
-        return ".".join(["decoder.conv1", *rest])
-    if index == encoder_blocks + 1:
-        return ".".join(["decoder.snake1", *rest])
-    if index == encoder_blocks + 2:
-        return ".".join(["decoder.conv2", *rest])
     # DecoderBlock: Snake, transposed conv, three residual units
-    sub = int(rest[1])
-    block = f"decoder.block.{index - 1}"
     if sub >= 2:
         return ".".join([block, f"res_unit{sub - 1}", DAC_RESIDUAL[rest[3]], *rest[4:]])
     return ".".join([block, "snake1" if sub == 0 else "conv_t1", *rest[2:]])

@@ -161,6 +161,25 @@ def random_codec():
     return get
 
 
+@pytest.fixture(scope="module")
+def worker_codec():
+    """``worker_codec(codec_id)``: ``random_codec`` for codecs of isolated environments, built once per test
+    module, their worker processes stopped when the module ends (each holds GBs: kept for the whole session,
+    they add up past the memory of a small machine)."""
+    from kodek.codecs import build_codec
+
+    built: dict = {}
+
+    def get(codec_id: str):
+        if codec_id not in built:
+            built[codec_id] = build_codec(codec_id, random_weights=True)
+        return built[codec_id]
+
+    yield get
+    for codec in built.values():
+        codec.close()
+
+
 def padding_changes_codes(codec, seconds=(0.6, 0.3), seed: int = 1) -> bool:
     """Whether a padded batch changes the shorter item's codes, computed in float64 (so round-off
     cannot explain a difference): true for codecs that must be encoded one utterance at a time."""

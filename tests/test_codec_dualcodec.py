@@ -32,8 +32,8 @@ def dualcodec_env():
 
 
 @pytest.fixture(scope="module", params=sorted(PUBLISHED))
-def dualcodec(request, dualcodec_env, random_codec):
-    return random_codec(request.param)
+def dualcodec(request, dualcodec_env, worker_codec):
+    return worker_codec(request.param)
 
 
 def test_spec_facts(dualcodec):

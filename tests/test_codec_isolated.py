@@ -27,8 +27,8 @@ def torch_audio_env():
 
 
 @pytest.fixture(params=TORCH_AUDIO_CODECS)
-def isolated_codec(request, torch_audio_env, random_codec):
-    return random_codec(request.param)
+def isolated_codec(request, torch_audio_env, worker_codec):
+    return worker_codec(request.param)
 
 
 def clips(rate: int, seconds=(0.41, 0.27)) -> list[np.ndarray]:

@@ -18,7 +18,6 @@ directory.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +106,3 @@ def read_run(run: Path) -> dict[str, Any]:
 
 def write_run(run: Path, data: dict[str, Any]) -> None:
     write_json(run / RUN_FILE, data)
-
-
-def append_history(run: Path, record: dict[str, Any]) -> None:
-    with open(run / HISTORY_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -11,7 +11,7 @@ lookup in the small centroid table, SSL features are recomputed from the audio.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,11 +163,6 @@ def batches(
         shuffle = np.random.default_rng([seed, epoch, 1]).permutation(len(groups))
         groups = [groups[i] for i in shuffle]
     return groups
-
-
-def iterate(utterances: list[Utterance], groups: list[list[int]]) -> Iterator[list[Utterance]]:
-    for group in groups:
-        yield [utterances[i] for i in group]
 
 
 def ssl_feature_source(tokens: TokenSet, *, device: str = "cpu", token: str | bool | None = None, network=None):

@@ -41,7 +41,7 @@ from typing import Any
 
 from kodek.errors import KodekError
 from kodek.lm import checkpoint as ckpt
-from kodek.lm.config import LMConfig, batch_plan
+from kodek.lm.config import batch_plan
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ class TrainReport:
             f"{self.run_dir}: {self.steps} steps ({self.epochs:.2f} epochs{resumed}) in {self.wall_s:.1f} s; "
             f"stopped: {self.stopped}; best validation NLL/token {best} at step {self.best_step}"
         )
-
-
-def default_run_dir(root: Path, codec_id: str, config: LMConfig) -> Path:
-    return Path(root) / codec_id / config.name
 
 
 def _fingerprint(session, train, validation) -> str:

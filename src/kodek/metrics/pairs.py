@@ -154,25 +154,22 @@ def fit_reconstruction(
 
 def reconstruction_failure(reconstruction: np.ndarray) -> str | None:
     """Why a reconstruction counts as failed (in words), or None."""
-    wave = np.asarray(reconstruction)
-    if not wave.size:
-        return "reconstruction is empty"
-    if not np.isfinite(wave).all():
-        return "reconstruction has NaN or infinite samples"
-    if float(np.max(np.abs(wave))) < SILENCE_PEAK:
-        return "reconstruction is silent"
-    return None
+    return _unusable(reconstruction, "reconstruction")
 
 
 def original_problem(original: np.ndarray) -> str | None:
     """Why an original cannot be scored against at all (every metric missing), or None."""
-    wave = np.asarray(original)
+    return _unusable(original, "original")
+
+
+def _unusable(wave: np.ndarray, what: str) -> str | None:
+    wave = np.asarray(wave)
     if not wave.size:
-        return "original is empty"
+        return f"{what} is empty"
     if not np.isfinite(wave).all():
-        return "original has NaN or infinite samples"
+        return f"{what} has NaN or infinite samples"
     if float(np.max(np.abs(wave))) < SILENCE_PEAK:
-        return "original is silent"
+        return f"{what} is silent"
     return None
 
 

@@ -36,13 +36,17 @@ _STATS = {
 }
 
 _SHORT = {"type": ["string", "null"], "maxLength": 200}
+# What every metric entry says of itself, reconstruction and SpeechLLM alike.
+_METRIC_FACTS = {
+    "label": {"type": "string", "maxLength": 80},
+    "higher_is_better": {"type": "boolean"},
+    "applicable": {"type": "boolean"},
+    "why": {"type": "string", "maxLength": 500},
+}
 _METRIC = {
     "type": "object",
     "properties": {
-        "label": {"type": "string", "maxLength": 80},
-        "higher_is_better": {"type": "boolean"},
-        "applicable": {"type": "boolean"},
-        "why": {"type": "string", "maxLength": 500},
+        **_METRIC_FACTS,
         "description": {"type": "string", "maxLength": 1000},
         "range": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
         "conditions": {"type": "array", "items": {"enum": ["gt", "rec"]}, "maxItems": 2},
@@ -67,10 +71,7 @@ _CONDITION_VALUE = {"anyOf": [{"type": "number"}, {"type": "null"}, _STATS]}
 _LLM_METRIC = {
     "type": "object",
     "properties": {
-        "label": {"type": "string", "maxLength": 80},
-        "higher_is_better": {"type": "boolean"},
-        "applicable": {"type": "boolean"},
-        "why": {"type": "string", "maxLength": 500},
+        **_METRIC_FACTS,
         "prior": _CONDITION_VALUE,
         "init": _CONDITION_VALUE,
         "trained": _CONDITION_VALUE,

@@ -16,13 +16,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from kodek.errors import KodekError
-
-
-class LayoutError(KodekError, RuntimeError):
-    """A file of a token or results folder that cannot be used as it is."""
-
-
 WORK_DIR = ".kodek-work"  # resumable partial output, never published
 COLUMNS = ("audioname", "dataset", "split", "ref_orig", "duration_s", "num_frames", "codes")
 
