@@ -209,7 +209,7 @@ def test_a_crashed_worker_names_the_codec_and_the_batch_and_restarts(toy):
 
 def test_a_hung_worker_is_killed_after_the_timeout(light_settings):
     settings = EnvSettings(
-        cache=light_settings.cache, extra_paths=light_settings.extra_paths, call_timeout_s=1.0, timeout_per_audio_s=0
+        cache=light_settings.cache, extra_paths=light_settings.extra_paths, call_timeout_s=0.5, timeout_per_audio_s=0
     )
     codec = IsolatedCodec(TOY, LIGHT, "toy_codec:build", settings=settings)
     pid = codec.worker_pid

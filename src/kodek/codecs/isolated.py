@@ -107,7 +107,11 @@ class Worker:
         last = next((line for line in reversed(self.stderr) if line.strip()), "")
         return f"{how}; its last message: {last}" if last else how
 
-    def stop(self) -> None:
+    def stop(self, *, hung: bool = False) -> None:
+        """Ask the worker to exit; a hung one is killed at once (it would not read the request)."""
+        if hung and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         self._finalizer()
 
 
@@ -177,7 +181,7 @@ class IsolatedCodec:
         try:
             reply, results = worker.call(header, arrays, timeout)
         except (WorkerTimeout, WorkerDied) as error:
-            worker.stop()
+            worker.stop(hung=isinstance(error, WorkerTimeout))
             self._worker = None
             state = "did not answer in time (hung), killed it" if isinstance(error, WorkerTimeout) else "died"
             raise type(error)(
