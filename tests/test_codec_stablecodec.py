@@ -100,28 +100,36 @@ def test_loudness_is_normalised_before_encoding(codec):
     assert np.mean(codes[0] == codes[1]) > 0.9
 
 
-# The authors' own path: StableCodec.encode(filename) loads, pads, normalises and quantises (same seed, same weights).
+# The authors' own path: StableCodec.encode(filename) loads, pads, normalises and quantises (same seed, same
+# weights), with each preset in turn on one model (a post-hoc preset only replaces the quantiser).
 AUTHORS_ENCODE = """
 import sys, numpy as np, torch
 from stable_codec import StableCodec
-config, wav, preset, out = sys.argv[1:]
+config, wav, out, *presets = sys.argv[1:]
 torch.manual_seed(0)
 model = StableCodec(model_config_path=config)
-model.set_posthoc_bottleneck(preset)
-_, tokens = model.encode(wav, posthoc_bottleneck=True)
-np.save(out, np.stack([stage[0, :, 0].numpy() for stage in tokens]))
+codes = {}
+for preset in presets:
+    model.set_posthoc_bottleneck(preset)
+    _, tokens = model.encode(wav, posthoc_bottleneck=True)
+    codes[preset] = np.stack([stage[0, :, 0].numpy() for stage in tokens])
+np.savez(out, **codes)
 """
 
 
-def test_codes_equal_the_authors_encode_of_a_file(codec, tmp_path):
+@pytest.fixture(scope="module")
+def authors_codes(stable_codec_env, tmp_path_factory) -> dict[str, np.ndarray]:
+    """The authors' codes of ``clips()[0]`` as a WAV file, per preset (one process for both presets)."""
     import soundfile
 
-    wave = clips()[0]
-    soundfile.write(tmp_path / "clip.wav", wave, 16_000, subtype="FLOAT")
+    folder = tmp_path_factory.mktemp("stable-codec-authors")
+    wav, out = folder / "clip.wav", folder / "codes.npz"
+    soundfile.write(wav, clips()[0], 16_000, subtype="FLOAT")
+    config = with_config(SPECS[0], TEST_CONFIG, folder).options["model_config"]
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    command = [str(interpreter(STABLE_CODEC)), "-c", AUTHORS_ENCODE, codec.spec.options["model_config"]]
+    presets = [spec.options["preset"] for spec in SPECS]
     done = subprocess.run(
-        [*command, str(tmp_path / "clip.wav"), codec.spec.options["preset"], str(tmp_path / "codes.npy")],
+        [str(interpreter(STABLE_CODEC)), "-c", AUTHORS_ENCODE, config, str(wav), str(out), *presets],
         env=clean,
         capture_output=True,
         text=True,
@@ -130,8 +138,13 @@ def test_codes_equal_the_authors_encode_of_a_file(codec, tmp_path):
     if "backend" in done.stderr.lower() and done.returncode:
         pytest.skip(f"torchaudio in the environment cannot read WAV files here: {done.stderr.splitlines()[-1]}")
     assert done.returncode == 0, done.stderr[-2000:]
-    codes, frames = codec.encode(*pad_batch([wave], codec.pad_multiple))
-    np.testing.assert_array_equal(codes[0, :, : frames[0]], np.load(tmp_path / "codes.npy"))
+    with np.load(out) as codes:
+        return {preset: codes[preset] for preset in presets}
+
+
+def test_codes_equal_the_authors_encode_of_a_file(codec, authors_codes):
+    codes, frames = codec.encode(*pad_batch([clips()[0]], codec.pad_multiple))
+    np.testing.assert_array_equal(codes[0, :, : frames[0]], authors_codes[codec.spec.options["preset"]])
 
 
 def test_the_codec_records_its_environment(codec):

@@ -85,6 +85,10 @@ class StableCodecCodec(WorkerCodec):
 
 def sliding_window_attention() -> bool:
     """Whether stable-audio-tools runs its sliding-window attention (FlashAttention 2 on CUDA)."""
+    from importlib.util import find_spec
+
+    if find_spec("flash_attn") is None:  # known without importing stable-audio-tools (seconds of imports)
+        return False
     import torch
     from stable_audio_tools.models import transformer
 
@@ -92,11 +96,9 @@ def sliding_window_attention() -> bool:
 
 
 def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0) -> StableCodecCodec:
-    import torch
-    from stable_codec import StableCodec
-
     from kodek.codecs.base import CodecError
 
+    # What refuses to build (no flash-attn, no architecture config) is checked before the model's imports.
     attention = sliding_window_attention()
     if not random_weights and not attention:
         raise CodecError(
@@ -110,6 +112,9 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
     else:
         folder, commit = snapshot(spec)
         config = folder / CONFIG_FILE
+    import torch
+    from stable_codec import StableCodec
+
     torch.manual_seed(seed)
     codec = StableCodec(model_config_path=str(config))
     facts["loudness_target_lufs"] = codec.volume_norm.value  # their VolumeNorm([-20, 0]): no random gain
