@@ -1,10 +1,10 @@
 """Run the authors' own Mimi (``moshi``) or DAC (``descript-audio-codec``) inference on given weights and audio.
 
 Runs with the Python of an isolated environment (``moshi`` or ``dac``), never in kodek's: those packages' pins
-cannot share it. ``python authors_codecs.py REQUEST.json``; the request names the family, a safetensors file of
-a transformers MimiModel / DacModel state dict, the architecture, the numbers of codebooks and an ``.npy``
-wave; the authors' model is built by their own constructor with the published architecture, loaded (strict)
-with those tensors under the authors' names, and the codes and reconstructions of their README's calls are
+cannot share it. ``python authors_codecs.py REQUEST.json`` (one request or a list); a request names the family, a
+safetensors file of a transformers MimiModel / DacModel state dict, the architecture, the numbers of codebooks and
+an ``.npy`` wave; the authors' model is built by their own constructor with the published architecture, loaded
+(strict) with those tensors under the authors' names, and the codes and reconstructions of their README's calls are
 written to an ``.npz`` (``codes_<n>``, ``wave_<n>`` for n codebooks, ...). Imports only what each environment holds.
 """
 
@@ -151,13 +151,15 @@ def run_dac(request: dict, theirs: dict, wave) -> dict:
 
 
 def main(path: str) -> None:
+    """One request, or a list of them (several models in one process: the imports take seconds)."""
     import numpy as np
     from safetensors.torch import load_file
 
-    request = json.loads(Path(path).read_text())
-    theirs = load_file(request["weights"])
-    run = {"mimi": run_mimi, "dac": run_dac}[request["family"]]
-    np.savez(request["output"], **run(request, theirs, np.load(request["wave"])))
+    requests = json.loads(Path(path).read_text())
+    for request in requests if isinstance(requests, list) else [requests]:
+        theirs = load_file(request["weights"])
+        run = {"mimi": run_mimi, "dac": run_dac}[request["family"]]
+        np.savez(request["output"], **run(request, theirs, np.load(request["wave"])))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,16 +66,25 @@ def utterance(sample_test):
 def run_authors(python: Path, folder: Path, model, arrays: dict[str, np.ndarray], **request) -> dict[str, np.ndarray]:
     """Run ``authors_codecs.py`` in an environment on ``model``'s weights and ``arrays`` (the wave, ...); its
     outputs by name."""
+    return run_authors_on_many(python, [(folder, model, arrays, request)])[0]
+
+
+def run_authors_on_many(python: Path, jobs: list[tuple[Path, Any, dict[str, np.ndarray], dict]]) -> list[dict]:
+    """``run_authors`` for several (folder, model, arrays, request) jobs in one process of the environment."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().float().contiguous().clone() for k, v in model.state_dict().items()}, folder / "w.st")
-    for name, array in arrays.items():
-        np.save(folder / f"{name}.npy", array)
-        request[name] = str(folder / f"{name}.npy")
-    request |= {"weights": str(folder / "w.st"), "output": str(folder / "o.npz")}
-    (folder / "request.json").write_text(json.dumps(request))
+    requests = []
+    for folder, model, arrays, request in jobs:
+        state = {k: v.detach().float().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(state, folder / "w.st")
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", array)
+            request = {**request, name: str(folder / f"{name}.npy")}
+        requests.append({**request, "weights": str(folder / "w.st"), "output": str(folder / "o.npz")})
+    listing = jobs[0][0] / "requests.json"
+    listing.write_text(json.dumps(requests))
     done = subprocess.run(
-        [str(python), str(AUTHORS_SCRIPT), str(folder / "request.json")],
+        [str(python), str(AUTHORS_SCRIPT), str(listing)],
         capture_output=True,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
@@ -82,9 +92,13 @@ def run_authors(python: Path, folder: Path, model, arrays: dict[str, np.ndarray]
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
-        pytest.fail(f"the authors' {request['family']} failed: {done.stderr.strip().splitlines()[-1:]}")
-    with np.load(folder / "o.npz") as outputs:
-        return dict(outputs)
+        families = sorted({request["family"] for request in requests})
+        pytest.fail(f"the authors' {', '.join(families)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    outputs = []
+    for request in requests:
+        with np.load(request["output"]) as output:
+            outputs.append(dict(output))
+    return outputs
 
 
 def assert_close_waves(ours: np.ndarray, theirs: np.ndarray) -> None:
@@ -169,23 +183,39 @@ DAC_ARCHITECTURES = {
 }
 
 
-@pytest.mark.parametrize("model", sorted(DAC_ARCHITECTURES))
-def test_dac_equals_descript_dac(model, dac_python, random_codec, utterance, tmp_path):
+DAC_SECONDS = 0.5  # the last 0.5 s (+37 samples) of the utterance: DAC's 44.1 kHz decoder is the slowest part
+
+
+def dac_wave(utterance: dict[int, np.ndarray], rate: int) -> np.ndarray:
+    return utterance[rate][-(int(DAC_SECONDS * rate) + 37) :]
+
+
+def dac_variants(model: str) -> list:
     from kodek.codecs.dac import ENTRIES
 
+    return [entry.spec for entry in ENTRIES if entry.spec.options["model"] == model]
+
+
+@pytest.fixture(scope="module")
+def dac_outputs(dac_python, random_codec, utterance, tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
+    """What descript's DAC makes of each published architecture on kodek's weights (one process for all three)."""
+    jobs = []
+    for model, arch in sorted(DAC_ARCHITECTURES.items()):
+        request = {"family": "dac", "architecture": arch}
+        request["codebooks"] = sorted(spec.num_codebooks for spec in dac_variants(model))
+        wave = {"wave": dac_wave(utterance, arch["sample_rate"])}
+        jobs.append((tmp_path_factory.mktemp(f"dac-{model}"), random_codec(f"dac-{model}").model, wave, request))
+    outputs = run_authors_on_many(dac_python, jobs)
+    return dict(zip(sorted(DAC_ARCHITECTURES), outputs, strict=True))
+
+
+@pytest.mark.parametrize("model", sorted(DAC_ARCHITECTURES))
+def test_dac_equals_descript_dac(model, dac_outputs, random_codec, utterance):
     arch = DAC_ARCHITECTURES[model]
-    variants = [entry.spec for entry in ENTRIES if entry.spec.options["model"] == model]
+    variants = dac_variants(model)
     assert arch["n_codebooks"] in {spec.num_codebooks for spec in variants}
-    wave = utterance[arch["sample_rate"]]
-    outputs = run_authors(
-        dac_python,
-        tmp_path,
-        random_codec(f"dac-{model}").model,
-        {"wave": wave},
-        family="dac",
-        architecture=arch,
-        codebooks=sorted(spec.num_codebooks for spec in variants),
-    )
+    wave = dac_wave(utterance, arch["sample_rate"])
+    outputs = dac_outputs[model]
     for spec in variants:
         codec = random_codec(spec.id)
         n = spec.num_codebooks
