@@ -308,6 +308,7 @@ def test_semanticodec_installs_from_a_pinned_github_commit_or_says_why(tmp_path,
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "url.https://github.invalid/.insteadOf")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "https://github.com/")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # uv's first try at GitHub's files fails at once; no backed-off retries
     only_git = EnvSpec("semanticodec", (git_requirement,), needs=SEMANTICODEC.needs)
     with pytest.raises(EnvError) as caught:
         build(only_git, EnvSettings(cache=tmp_path), quiet=True)
