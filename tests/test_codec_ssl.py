@@ -198,14 +198,23 @@ def test_real_hubert_checkpoint_loads():
 
 
 @pytest.mark.parametrize("adapter_input", ["codes", "centroids", "ssl-features"])
-def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(tmp_path, codec, adapter_input):
+def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(
+    tmp_path, codec, adapter_input, small_hubert, monkeypatch
+):
     """The SpeechLLM's SSL ablations: k-means centroids or the SSL layer's features instead of code embeddings."""
+    import functools
+
     from kodek.data.source import load_source
     from kodek.lm.config import load_config
+    from kodek.lm.data import ssl_feature_source
     from kodek.lm.evaluation import evaluate
     from kodek.lm.session import open_session
     from kodek.lm.train import train
 
+    # The layer features come from the network that made the tokens (2 layers), not a 12-layer random HuBERT.
+    monkeypatch.setattr(
+        "kodek.lm.session.ssl_feature_source", functools.partial(ssl_feature_source, network=small_hubert)
+    )
     for split in ("train", "validation", "test"):
         tokenize(codec, load_source("sample", split), tmp_path / "tokens", limit=4, progress=False)
     config = load_config("tiny-test", {"adapter.input": adapter_input, "training.max_steps": 2})
