@@ -187,21 +187,25 @@ def test_silencing_the_worst_utterances_never_improves_mean_or_rank(speech):
         "B": [(ref + 0.05 * rng.standard_normal(len(ref))).astype(np.float32) for ref in speech],
     }
 
-    def scores(recs):
-        rows = []
-        for k, (ref, rec) in enumerate(zip(speech, recs, strict=True)):
-            rows.append({"audioname": str(k), "dataset": "s", **compute_metrics(SIGNAL, ref, rec, 16_000, 0.0)})
-        table = _table(rows)
-        return rows, aggregate(table, {n: {"conditions": ["rec"]} for n in SIGNAL})["metrics"]
+    def rows_of(recs, names):
+        return [
+            {"audioname": str(k), "dataset": "s", **compute_metrics(names, ref, rec, 16_000, 0.0)}
+            for k, (ref, rec) in enumerate(zip(speech, recs, strict=True))
+        ]
 
-    baseline = {name: scores(recs) for name, recs in codecs.items()}
+    def aggregated(rows, names):
+        return aggregate(_table(rows), {n: {"conditions": ["rec"]} for n in names})["metrics"]
+
+    baseline = {name: (rows := rows_of(recs, SIGNAL), aggregated(rows, SIGNAL)) for name, recs in codecs.items()}
     for name in SIGNAL:
         better = METRICS[name].higher_is_better
         rows, before = baseline["B"]
         order = sorted(range(len(rows)), key=lambda k: rows[k][name] if better else -rows[k][name])
+        # each metric is computed per utterance: only the silenced utterances' scores change
+        silenced = rows_of([np.zeros_like(rec) for rec in codecs["B"]], [name])
         for worst in (1, 2):
-            silenced = [np.zeros_like(rec) if k in order[:worst] else rec for k, rec in enumerate(codecs["B"])]
-            after = scores(silenced)[1][name]["rec"]["mean"]
+            rows_after = [{**row, **silenced[k]} if k in order[:worst] else row for k, row in enumerate(rows)]
+            after = aggregated(rows_after, [name])[name]["rec"]["mean"]
             mean_before = before[name]["rec"]["mean"]
             assert (after <= mean_before + 1e-12) if better else (after >= mean_before - 1e-12), (name, worst)
             a_mean = baseline["A"][1][name]["rec"]["mean"]
