@@ -106,11 +106,11 @@ def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
     assert data["dataset"]["utterances"] == 5 and not work.exists()
 
 
-def test_random_weight_tokens_are_marked_in_results(tmp_path, sample_test):
-    codec = build_codec("encodec-24khz-1.5kbps", random_weights=True, seed=5)
-    tokenize(codec, sample_test, tmp_path / "tokens", limit=3, progress=False)
+def test_random_weight_tokens_are_marked_in_results(tmp_path, sample_test, random_codec):
+    codec = random_codec("encodec-24khz-1.5kbps")  # the session's random-weight model (seed 0)
+    tokenize(codec, sample_test, tmp_path / "tokens", limit=2, progress=False)
     data = score(open_tokens(tmp_path / "tokens", codec.spec.id), tmp_path / "results", workers=1, progress=False)
-    assert data["random_weights"] is True and data["dataset"]["utterances"] == 3
+    assert data["random_weights"] is True and data["dataset"]["utterances"] == 2
     assert validate(data) == []
 
 
