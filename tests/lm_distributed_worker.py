@@ -1,9 +1,10 @@
-"""One process of a multi-process SpeechLLM training (run by tests/test_lm_distributed.py through torchrun).
+"""Processes of multi-process SpeechLLM trainings (run by tests/test_lm_distributed.py through torchrun).
 
-    torchrun --nproc_per_node=2 tests/lm_distributed_worker.py MODE TOKENS OUT [KEY=VALUE ...]
+    torchrun --nproc_per_node=2 tests/lm_distributed_worker.py MODE TOKENS OUT [KEY=VALUE ...] [-- MODE ...]
 
 MODE ``train``: one run into OUT/run. MODE ``resume``: an uninterrupted run into OUT/whole, then a run into
-OUT/killed stopped after step 3 (every process's random streams then disturbed) and resumed.
+OUT/killed stopped after step 3 (every process's random streams then disturbed) and resumed. Jobs separated by
+``--`` run one after the other in the same processes (starting torch and the LLM takes seconds).
 """
 
 from __future__ import annotations
@@ -25,24 +26,30 @@ class Killed(Exception):
 
 
 def main() -> None:
-    mode, tokens, out, *pairs = sys.argv[1:]
+    args = sys.argv[1:]
+    while args:
+        job, args = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+        run_job(*job)
+
+
+def run_job(mode: str, tokens: str, out: str, *pairs: str) -> None:
     overrides = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
     session = open_session(tiny_config(**overrides), tokens, TOY_ID)
-    out = Path(out)
+    folder = Path(out)
     if mode == "train":
-        train(session, out / "run", progress=False)
+        train(session, folder / "run", progress=False)
         return
-    train(session, out / "whole", progress=False)
+    train(session, folder / "whole", progress=False)
 
     def kill_at(step: int) -> None:
         if step == 3:
             raise Killed
 
     with contextlib.suppress(Killed):
-        train(session, out / "killed", progress=False, on_step=kill_at, save_every=1)
+        train(session, folder / "killed", progress=False, on_step=kill_at, save_every=1)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     torch.rand(100 * (rank + 1))  # a fresh process would start from other random streams
-    train(session, out / "killed", progress=False)
+    train(session, folder / "killed", progress=False)
 
 
 if __name__ == "__main__":

@@ -34,29 +34,39 @@ def toy_tokens(tmp_path_factory):
     return write_toy_tokens(tmp_path_factory.mktemp("toy-tokens"))
 
 
-def test_a_killed_two_process_run_with_dropout_resumes_to_the_uninterrupted_weights(toy_tokens, tmp_path):
+RESUME = ["adapter.dropout=0.3", "training.max_steps=8", "training.eval_every=4", "training.batch_size=2"]
+GLOBAL_BATCH = {"training.max_steps": 6, "training.eval_every": 3, "training.batch_size": 2}
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(toy_tokens, tmp_path_factory):
+    """Both tests' two-process runs, in one torchrun (its processes start torch and the LLM once)."""
+    out = tmp_path_factory.mktemp("two-processes")
+    train = ["train", str(toy_tokens), str(out / "two"), *(f"{k}={v}" for k, v in GLOBAL_BATCH.items())]
+    torchrun(2, "resume", str(toy_tokens), str(out / "resume"), *RESUME, "--", *train)
+    return out
+
+
+def test_a_killed_two_process_run_with_dropout_resumes_to_the_uninterrupted_weights(two_process_runs):
     """Each process's dropout streams are saved and restored: resumed == uninterrupted, also with dropout."""
-    settings = ["adapter.dropout=0.3", "training.max_steps=8", "training.eval_every=4", "training.batch_size=2"]
-    torchrun(2, "resume", str(toy_tokens), str(tmp_path), *settings)
-    state = ckpt.load_state(tmp_path / "killed" / ckpt.LAST_FILE)
+    runs = two_process_runs / "resume"
+    state = ckpt.load_state(runs / "killed" / ckpt.LAST_FILE)
     assert state["processes"] == 2 and len(state["rng"]) == 2
-    assert history(tmp_path / "killed") == history(tmp_path / "whole")
-    whole, _ = ckpt.load_weights(tmp_path / "whole" / ckpt.BEST_FILE)
-    resumed, _ = ckpt.load_weights(tmp_path / "killed" / ckpt.BEST_FILE)
+    assert history(runs / "killed") == history(runs / "whole")
+    whole, _ = ckpt.load_weights(runs / "whole" / ckpt.BEST_FILE)
+    resumed, _ = ckpt.load_weights(runs / "killed" / ckpt.BEST_FILE)
     for key in whole:
         torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=0)
 
 
-def test_the_global_batch_is_the_configs_whatever_the_number_of_processes(toy_tokens, tmp_path):
+def test_the_global_batch_is_the_configs_whatever_the_number_of_processes(two_process_runs, toy_tokens, tmp_path):
     """1 process x 2 micro-batches of 2 and 2 processes x 1 micro-batch of 2 take the same steps, same NLL."""
     from kodek.lm.session import open_session
     from kodek.lm.train import train
 
-    settings = {"training.max_steps": 6, "training.eval_every": 3, "training.batch_size": 2}
-    torchrun(2, "train", str(toy_tokens), str(tmp_path / "two"), *(f"{k}={v}" for k, v in settings.items()))
-    one = train(open_session(tiny_config(**settings), str(toy_tokens), TOY_ID), tmp_path / "one", progress=False)
-    two = history(tmp_path / "two" / "run")
+    one = train(open_session(tiny_config(**GLOBAL_BATCH), str(toy_tokens), TOY_ID), tmp_path / "one", progress=False)
+    two = history(two_process_runs / "two" / "run")
     assert [h["step"] for h in two] == [h["step"] for h in one.history] == [0, 3, 6]
     assert [h["validation_nll"] for h in two] == pytest.approx([h["validation_nll"] for h in one.history], rel=1e-5)
-    summary = json.loads((tmp_path / "two" / "run" / ckpt.RUN_FILE).read_text())["summary"]
+    summary = json.loads((two_process_runs / "two" / "run" / ckpt.RUN_FILE).read_text())["summary"]
     assert (summary["global_batch"], summary["processes"], summary["accumulation"]) == (4, 2, 1)
