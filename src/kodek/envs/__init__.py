@@ -22,6 +22,10 @@ from typing import Any
 from kodek.errors import KodekError
 
 MARKER = "kodek-env.json"  # written last: an environment without it is incomplete
+# uv's install options, part of the folder's hash. Bytecode is compiled at build time: a worker starts by
+# importing torch and its model code (seconds from bytecode, several more from source, every start where
+# Python may not write bytecode, e.g. PYTHONDONTWRITEBYTECODE).
+INSTALL_OPTIONS = ("--compile-bytecode",)
 
 
 class EnvError(KodekError, RuntimeError):
@@ -44,6 +48,7 @@ class EnvSpec:
     @property
     def hash(self) -> str:
         data = {"python": self.python, "requirements": self.requirements, "no_deps": self.no_deps}
+        data["install_options"] = INSTALL_OPTIONS
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -284,10 +289,10 @@ def build(env: EnvSpec, settings: EnvSettings | None = None, *, force: bool = Fa
         python = str(python_of(folder))
         steps = [
             [uv, "venv", "--python", env.python, str(folder)],
-            [uv, "pip", "install", "--python", python, *env.requirements],
+            [uv, "pip", "install", "--python", python, *INSTALL_OPTIONS, *env.requirements],
         ]
         if env.no_deps:
-            steps.append([uv, "pip", "install", "--python", python, "--no-deps", *env.no_deps])
+            steps.append([uv, "pip", "install", "--python", python, *INSTALL_OPTIONS, "--no-deps", *env.no_deps])
         try:
             for step in steps:
                 _run(step, run_env, env, quiet=quiet)
