@@ -102,9 +102,11 @@ def main() -> None:
         try:
             header, arrays = read_message(read_into)
         except EOFError:
-            return
+            header = {"op": "close"}
         if header.get("op") == "close":
-            return
+            # Every answer is written: leave without tearing down the model object by object (seconds for GBs)
+            sys.stderr.flush()
+            os._exit(0)
         try:
             reply, results = server.handle(header, arrays)
             write_message(out, {"ok": True, **reply}, results)
