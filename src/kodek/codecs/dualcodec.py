@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kodek.codecs.isolated import IsolatedCodec, WorkerCodec
+from kodek.codecs.isolated import IsolatedCodec, WorkerCodec, random_transformers_model
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 from kodek.envs import DUALCODEC
@@ -144,7 +144,7 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
     torch.manual_seed(seed)
     codec_model = _codec_model(model_id)
     if random_weights:
-        semantic = Wav2Vec2BertModel(Wav2Vec2BertConfig())
+        semantic = random_transformers_model(Wav2Vec2BertModel, Wav2Vec2BertConfig())
         mean, std = torch.zeros(semantic.config.hidden_size), torch.ones(semantic.config.hidden_size)
         inference = _inference(codec_model, _semantic_config(semantic, mean, std))
         return DualCodecCodec(spec, inference, random_weights=True, seed=seed)

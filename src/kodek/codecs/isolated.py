@@ -308,6 +308,23 @@ def snapshot(spec: CodecSpec) -> tuple[Path, str]:
     return folder, folder.name  # snapshots/<commit>
 
 
+def random_transformers_model(model_class: Any, config: Any) -> Any:
+    """A transformers model of ``config`` with random weights from the current torch seed, initialised once.
+
+    The plain constructor fills every tensor twice: torch's defaults, then the model's own ``_init_weights``
+    (transformers' scheme, also what ``from_pretrained`` gives missing weights). Built without storage first
+    (meta device), the model gets only the second: seconds less for w2v-BERT 2.0's 580 M parameters. For the
+    pinned X-Codec2, NeuCodec and w2v-BERT 2.0 models, every tensor was checked to be filled by that pass.
+    """
+    import torch
+
+    with torch.device("meta"):
+        model = model_class(config)
+    model = model.to_empty(device="cpu")
+    model.init_weights()
+    return model
+
+
 class WorkerCodec(base.TorchModule, base.HopFacts):
     """Shared pieces of the torch codecs that run inside a worker (self-contained: no torch at import).
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kodek.codecs.isolated import IsolatedCodec, WorkerCodec, snapshot
+from kodek.codecs.isolated import IsolatedCodec, WorkerCodec, random_transformers_model, snapshot
 from kodek.codecs.registry import CodecEntry
 from kodek.codecs.spec import Checkpoint, CodecSpec
 from kodek.envs import TORCH_AUDIO
@@ -101,7 +101,7 @@ def build_local(spec: CodecSpec, *, random_weights: bool = False, seed: int = 0)
     if random_weights:
         torch.manual_seed(seed)
         config = getattr(transformers, f"{names}Config")()
-        model, extractor = model_class(config), extractor_class()
+        model, extractor = random_transformers_model(model_class, config), extractor_class()
     else:
         folder, commit = snapshot(spec)
         model, extractor = model_class.from_pretrained(folder), extractor_class.from_pretrained(folder)
