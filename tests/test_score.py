@@ -95,12 +95,15 @@ def test_silence_and_too_short_audio_are_missing_with_a_reason():
 def test_a_killed_scoring_run_resumes(tmp_path, opus_tokens, monkeypatch):
     revive = kill_at_the_second_part(monkeypatch)
     tokens = open_tokens(opus_tokens, "opus-6kbps")
+    # one cheap metric: the parts and the resume are the same whatever the metrics (model metrics' own cache:
+    # tests/test_score_models.py)
+    settings = {"metrics": ["stoi"], "workers": 1, "progress": False, "limit": 5, "max_batch": 1, "flush_every": 2}
     with pytest.raises(KeyboardInterrupt):
-        score(tokens, tmp_path, workers=1, progress=False, limit=5, max_batch=1, flush_every=2)
+        score(tokens, tmp_path, **settings)
     work = tmp_path / "opus-6kbps" / ".kodek-work" / "reconstruction"
     assert len(list(work.glob("part-*.parquet"))) == 1
     revive()
-    data = score(tokens, tmp_path, workers=1, progress=False, limit=5, max_batch=1, flush_every=2)
+    data = score(tokens, tmp_path, **settings)
     table = pq.read_table(tmp_path / "opus-6kbps" / "reconstruction-utterances.parquet")
     assert table.num_rows == 5 and len(set(table["audioname"].to_pylist())) == 5
     assert data["dataset"]["utterances"] == 5 and not work.exists()
