@@ -197,14 +197,24 @@ def test_real_hubert_checkpoint_loads():
     assert network.config.num_hidden_layers == 12 and network.config.hidden_size == 768
 
 
+@pytest.fixture(scope="module")
+def ssl_tokens(tmp_path_factory, codec):
+    """The sample's three splits (4 utterances each) tokenized once, read by each adapter input's run."""
+    from kodek.data.source import load_source
+
+    folder = tmp_path_factory.mktemp("ssl-tokens")
+    for split in ("train", "validation", "test"):
+        tokenize(codec, load_source("sample", split), folder, limit=4, progress=False)
+    return folder
+
+
 @pytest.mark.parametrize("adapter_input", ["codes", "centroids", "ssl-features"])
 def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(
-    tmp_path, codec, adapter_input, small_hubert, monkeypatch
+    tmp_path, ssl_tokens, adapter_input, small_hubert, monkeypatch
 ):
     """The SpeechLLM's SSL ablations: k-means centroids or the SSL layer's features instead of code embeddings."""
     import functools
 
-    from kodek.data.source import load_source
     from kodek.lm.config import load_config
     from kodek.lm.data import ssl_feature_source
     from kodek.lm.evaluation import evaluate
@@ -215,10 +225,8 @@ def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(
     monkeypatch.setattr(
         "kodek.lm.session.ssl_feature_source", functools.partial(ssl_feature_source, network=small_hubert)
     )
-    for split in ("train", "validation", "test"):
-        tokenize(codec, load_source("sample", split), tmp_path / "tokens", limit=4, progress=False)
     config = load_config("tiny-test", {"adapter.input": adapter_input, "training.max_steps": 2})
-    session = open_session(config, str(tmp_path / "tokens"), CODEC)
+    session = open_session(config, str(ssl_tokens), CODEC)
     split = session.load("train")
     first = split.utterances[0]
     assert first.inputs.shape == (1, first.frames)  # only the codes are held; features are made per batch
@@ -228,8 +236,8 @@ def test_speechllm_takes_ssl_tokens_as_codes_centroids_or_layer_features(
     else:  # one 768-d vector per 50 Hz frame (a centroid, or the layer's own feature)
         assert inputs.shape == (first.frames, 768) and inputs.dtype == np.float32
     if adapter_input == "centroids":
-        centroids = np.load(tmp_path / "tokens/kmeans" / CODEC / "centroids.npy")
-        codes = open_tokens(tmp_path / "tokens", CODEC).codes("train")[1][0][0]
+        centroids = np.load(ssl_tokens / "kmeans" / CODEC / "centroids.npy")
+        codes = open_tokens(ssl_tokens, CODEC).codes("train")[1][0][0]
         np.testing.assert_array_equal(inputs, centroids[codes])
     train(session, tmp_path / "run", progress=False)
     data = evaluate(session, tmp_path / "run", tmp_path / "results", progress=False)
