@@ -32,8 +32,13 @@ def dualcodec_env():
 
 
 @pytest.fixture(scope="module", params=sorted(PUBLISHED))
-def dualcodec(request, dualcodec_env, worker_codec):
-    return worker_codec(request.param)
+def dualcodec(request, dualcodec_env):
+    """One variant's worker at a time (each holds GBs): built for that variant's tests, stopped after them."""
+    from kodek.codecs import build_codec
+
+    codec = build_codec(request.param, random_weights=True)
+    yield codec
+    codec.close()
 
 
 def test_spec_facts(dualcodec):

@@ -26,9 +26,14 @@ def torch_audio_env():
     return built_env(TORCH_AUDIO)
 
 
-@pytest.fixture(params=TORCH_AUDIO_CODECS)
-def isolated_codec(request, torch_audio_env, worker_codec):
-    return worker_codec(request.param)
+@pytest.fixture(scope="module", params=TORCH_AUDIO_CODECS)
+def isolated_codec(request, torch_audio_env):
+    """One codec's worker at a time (each holds GBs): built for that codec's tests, stopped after them."""
+    from kodek.codecs import build_codec
+
+    codec = build_codec(request.param, random_weights=True)
+    yield codec
+    codec.close()
 
 
 def clips(rate: int, seconds=(0.41, 0.27)) -> list[np.ndarray]:
