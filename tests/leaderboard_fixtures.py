@@ -34,16 +34,22 @@ def main_module_kept() -> Iterator[None]:
 
 class _Tables(HTMLParser):
     """The tables of an HTML fragment as a reader's browser shows them: header texts and cell texts (entities
-    decoded), plus the classes of each cell."""
+    decoded), the classes of each cell, and the summary of the collapsible section (``<details>``) a table is in."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tables: list[dict[str, list]] = []
         self.cell: list[str] | None = None
+        self.summary: list[str] | None = None
+        self.section = ""  # the open <details>' summary
+        self.summaries: list[str] = []
+        self.texts: list[str] = []  # the text outside tables (captions, notices)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self.tables.append({"head": [], "rows": [], "classes": []})
+        if tag == "summary":
+            self.summary = []
+        elif tag == "table":
+            self.tables.append({"head": [], "rows": [], "classes": [], "section": self.section})
         elif tag == "tr" and self.tables:
             self.tables[-1]["rows"].append([])
             self.tables[-1]["classes"].append([])
@@ -55,9 +61,19 @@ class _Tables(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.cell is not None:
             self.cell.append(data)
+        elif self.summary is not None:
+            self.summary.append(data)
+        elif self.lasttag != "style":
+            self.texts.append(data)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("th", "td") and self.cell is not None:
+        if tag == "summary" and self.summary is not None:
+            self.section = "".join(self.summary)
+            self.summaries.append(self.section)
+            self.summary = None
+        elif tag == "details":
+            self.section = ""
+        elif tag in ("th", "td") and self.cell is not None:
             table = self.tables[-1]
             (table["head"] if tag == "th" else table["rows"][-1]).append("".join(self.cell))
             self.cell = None
@@ -77,6 +93,35 @@ def html_tables(body: str) -> list[tuple[pd.DataFrame, list[list[set[str]]]]]:
 def shown_tables(node) -> list[pd.DataFrame]:
     """The tables a page (an ``AppTest`` or one of its blocks) shows, in order, as frames of cell texts."""
     return [frame for element in node.get("html") for frame, _ in html_tables(element.proto.body)]
+
+
+def _parsed(node) -> list[_Tables]:
+    parsers = []
+    for element in node.get("html"):
+        parser = _Tables()
+        parser.feed(element.proto.body)
+        parsers.append(parser)
+    return parsers
+
+
+def section_tables(node, summary: str) -> list[pd.DataFrame]:
+    """The tables in the collapsible section whose summary contains ``summary``."""
+    return [
+        pd.DataFrame([r for r in table["rows"] if r], columns=table["head"])
+        for parser in _parsed(node)
+        for table in parser.tables
+        if summary in table["section"]
+    ]
+
+
+def section_summaries(node) -> list[str]:
+    """The summaries of every collapsible section the page shows."""
+    return [summary for parser in _parsed(node) for summary in parser.summaries]
+
+
+def html_texts(node) -> list[str]:
+    """The text of the page's static blocks outside tables (captions, notices, notes)."""
+    return ["".join(parser.texts) for parser in _parsed(node)]
 
 
 def write(folder: Path, relative: str, data: Any) -> Path:

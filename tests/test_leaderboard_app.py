@@ -19,7 +19,17 @@ from streamlit.testing.v1 import AppTest
 
 from kodek.leaderboard import app_path, tables
 from kodek.leaderboard.synthetic import write_synthetic
-from leaderboard_fixtures import IMG, SCRIPT, html_tables, main_module_kept, shown_tables, write_hostile_results
+from leaderboard_fixtures import (
+    IMG,
+    SCRIPT,
+    html_tables,
+    html_texts,
+    main_module_kept,
+    section_summaries,
+    section_tables,
+    shown_tables,
+    write_hostile_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "leaderboard"
@@ -67,7 +77,7 @@ def plain_texts(app: AppTest) -> list[str]:
 
 
 def table_strings(app: AppTest) -> set[str]:
-    """Every header and cell text of every table the page shows (expanders included)."""
+    """Every header and cell text of every table the page shows (collapsed sections included)."""
     found: set[str] = set()
     for frame in shown_tables(app):
         found |= {str(c) for c in frame.columns}
@@ -105,20 +115,18 @@ def test_reconstruction_view_shows_valid_results_and_lists_rejected_files(hostil
     pesq = tables.fmt(written["good"][0]["metrics"]["pesq_wb"]["rec"]["mean"])
     assert by_codec[first]["PESQ ↑"] in (pesq, pesq + tables.BEST)
     assert any(str(v).endswith(tables.BEST) for v in table["PESQ ↑"])  # best values are marked
-    (_, classes), *_ = html_tables(app.get("html")[0].proto.body)
+    (_, classes), *_ = [t for element in app.get("html") for t in html_tables(element.proto.body)]
     column = list(table.columns).index("PESQ ↑")
     starred = [i for i, v in enumerate(table["PESQ ↑"]) if v.endswith(tables.BEST)]
     assert starred == [i for i, row in enumerate(classes) if "best" in row[column]]  # and set in bold
     assert not any(str(v) in ("None", "nan", "") for v in table.to_numpy().ravel())  # every cell says something
     assert [b.label for b in app.get("download_button")][:1] == ["Download CSV"]
-    rejected = next(e for e in app.expander if "results files rejected" in e.label)
-    assert rejected.label.startswith("5 results files rejected")
-    reasons = shown_tables(rejected)[0]
+    assert any(s.startswith("5 results files rejected") for s in section_summaries(app))
+    reasons = section_tables(app, "results files rejected")[0]
     assert set(reasons["file"]) >= {"bad-id/reconstruction.json", "wrong-folder/reconstruction.json"}
-    random = next(e for e in app.expander if "Random-weight runs" in e.label)
-    assert list(shown_tables(random)[0]["codec"]) == [written["random"]["codec"]["id"]]
-    assert any("synthetic data" in w.value for w in app.warning)
-    unscored = shown_tables(next(e for e in app.expander if "Registered systems without results" in e.label))[0]
+    assert list(section_tables(app, "Random-weight runs")[0]["codec"]) == [written["random"]["codec"]["id"]]
+    assert any("synthetic data" in t for t in html_texts(app))
+    unscored = section_tables(app, "Registered systems without results")[0]
     rows = dict(zip(unscored["Codec"], unscored.to_dict("records"), strict=True))
     assert rows["stable-codec-speech-16khz-400bps"]["Status"] == "not scored yet"
     assert rows["dac-16khz"]["Status"] == "not scored yet" and not set(good) & set(rows)
@@ -321,7 +329,7 @@ def test_results_from_the_results_repo_on_the_hub(tmp_path, hub, monkeypatch):
     app = run()
     assert_safe(app)
     assert sorted(shown_tables(app)[0]["Codec"]) == sorted(good)
-    assert "Hub dataset kodek-test/results-app" in plain_texts(app)
+    assert "Results source: Hub dataset kodek-test/results-app" in plain_texts(app)
     listen = run("Listen")
     assert len(listen.get("audio")) == 3  # downloaded on demand
     assert not hub.unhandled
@@ -394,11 +402,11 @@ def test_the_space_folder_deploys_as_is():
     assert not (SPACE / "__init__.py").exists()
     page = app_path().read_text()
     assert "unsafe_allow_html" not in page
-    # Raw HTML only through the renderer that escapes every string it is given.
-    calls = page.split("st.html(")[1:]
-    assert calls and all(
-        call.startswith(("render.STYLE + render.", "render.STYLE + (html or render.")) for call in calls
-    )
+    # Raw HTML in one place, and only what the renderer (which escapes every string it is given) made.
+    assert page.count("st.html(") == 1 and 'st.html(render.STYLE + "".join(parts))' in page
+    made_by_the_renderer = ("render.", "listing(", "html or render.", "*sections")
+    calls = [call.strip() for call in page.split("show_html(")[1:] if not call.startswith("*parts: str")]
+    assert calls and all(call.startswith(made_by_the_renderer) for call in calls), calls
 
 
 def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):

@@ -56,6 +56,11 @@ def test_every_view_reads_as_the_study_in_headless_chromium(tmp_path, hostile_re
         assert page.evaluate(DOWNLOADS)[0] == "Download CSV"
         page.screenshot(tmp_path / "reconstruction-1400.png")
 
+        # The filters sit in a popover: drawn when a reader opens it.
+        assert "Bitrate from (kbps)" not in page.text()
+        page.click("button", "Data and filters")
+        wait_for(lambda: "Bitrate from (kbps)" in page.text(), 30, "the filters never opened")
+
         page.open(f"{url}/?view=SpeechLLM", rendered("SpeechLLM"))
         assert page.evaluate(HEADERS)[:4] == ["#", "Codec", "Category", tables.PPL_HEADLINE]
         assert IMG in page.text() and "Download CSV" in page.evaluate(DOWNLOADS)
@@ -70,7 +75,7 @@ def test_every_view_reads_as_the_study_in_headless_chromium(tmp_path, hostile_re
         requested = {e["params"]["request"]["url"] for e in page.events if e["method"] == "Network.requestWillBeSent"}
         assert requested and all(u.startswith((url, "data:", "blob:", "ws://127.0.0.1")) for u in requested)
 
-        # 800 px: the sidebar starts collapsed and every tab is reachable (the last one opens its form).
+        # 800 px: no sidebar takes the width and every tab is reachable (the last one opens its form).
         page.resize(800, 1200)
         page.open(f"{url}/?view=Reconstruction", rendered("Reconstruction"))
         assert page.evaluate(SIDEBAR_WIDTH) < 100

@@ -7,10 +7,11 @@ from the results repo on the Hub (``KODEK_RESULTS_REPO``). All data logic lives 
 files or requests (codec names, labels, contacts, reasons) are only ever shown as
 text: escaped into the static HTML tables (``kodek.leaderboard.render``) or in ``st.text``, never as Markdown.
 
-Speed: a new page load should cost little more than a hello-world Streamlit page. Tables are static HTML (no data
-grid), text and commands are ``st.text`` (``st.code`` loads a syntax highlighter), the category filter is pills
-and the bitrate range two select boxes (the multiselect and slider load code of their own), and only the open tab
-runs.
+Speed: a new page load should cost little more than a hello-world Streamlit page, and each kind of Streamlit
+element a page shows loads and starts code of its own first. So tables, captions, notices and collapsible listings
+are static HTML (one kind, ``st.html``: no data grid, no expanders), commands are ``st.text`` (``st.code`` loads a
+syntax highlighter), the choices a view offers (data, filters, ranking) sit in popovers, whose widgets are drawn
+only when a reader opens them, and only the open tab runs.
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 
 def show_board(board: Board, key: str, measured_on: str, *, file_name: str, html: str | None = None) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
-    value per column starred, and a visible CSV download with units and the data measured on."""
-    st.html(render.STYLE + (html or render.board_html(board)))
+    value per column starred, why cells are empty, and a visible CSV download with units and the data measured on."""
+    notes = [f"{column.strip()}: {why}" for column, why in board.notes.items()]
+    why = render.text_html("Why some cells are empty:") + render.lines_html(notes) if notes else ""
+    show_html(html or render.board_html(board), why)
     st.download_button(
         "Download CSV",
         board.csv(measured_on),
@@ -130,9 +133,6 @@ def show_board(board: Board, key: str, measured_on: str, *, file_name: str, html
         on_click="ignore",
         help="The numbers behind this table, units in the headers, with the data they were measured on.",
     )
-    if board.notes:
-        st.caption("Why some cells are empty:")
-        show_untrusted([f"{column.strip()}: {why}" for column, why in board.notes.items()])
 
 
 def show_ranked(page: Page, name: str, board: Board, headline: str, *, file_name: str, llm: str = "") -> None:
@@ -149,15 +149,28 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
     """Results measured under other settings: never ranked with the table above, each group with why."""
     for number, (group, board) in enumerate(apart, start=1):
         with st.expander(f"Not comparable with the table above: {len(board)} more results ({number} of {len(apart)})"):
-            st.caption("Measured under other settings, so ranked only among themselves. They differ in:")
-            show_untrusted(group.differences)
+            caption = "Measured under other settings, so ranked only among themselves. They differ in:"
+            show_html(render.text_html(caption), render.lines_html(group.differences))
             show_board(board, f"{key}_apart_{number}", measured_on, file_name=f"{name}-apart-{number}")
 
 
 def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
     """Cells as escaped text in a static table; a ranking shows every row, a long listing (provenance, failures)
     scrolls in its box."""
-    st.html(render.STYLE + render.table_html(frame, scroll=not every_row))
+    show_html(render.table_html(frame, scroll=not every_row))
+
+
+def show_html(*parts: str) -> None:
+    """Static blocks (tables, captions, notices, collapsible listings) as one element: the page's only raw HTML,
+    every part made by ``kodek.leaderboard.render``, which escapes every string it is given."""
+    st.html(render.STYLE + "".join(parts))
+
+
+def listing(summary: str, frame: pd.DataFrame, caption: str = "") -> str:
+    """A collapsible listing (failures, systems without results, rejected files): a scrolling table under its
+    summary, closed until a reader opens it."""
+    body = (render.text_html(caption) if caption else "") + render.table_html(frame, scroll=True)
+    return render.details_html(summary, body)
 
 
 def show_untrusted(lines: list[str]) -> None:
@@ -168,24 +181,26 @@ def show_untrusted(lines: list[str]) -> None:
 # -- data and filters -------------------------------------------------------------------------------------------
 
 
-def sidebar(page: Page) -> None:
-    """Where the results come from (the sidebar starts collapsed: on a narrow screen the tables get the width)."""
-    with st.sidebar:
-        st.header("Results source")
-        st.text(page.source.label)
-        if st.button("Reload results", help="Read the results again (the Hub copy is cached for 15 minutes)."):
-            st.session_state["nonce"] = st.session_state.get("nonce", 0) + 1
-            load_hub.clear()
-            load_local.clear()
-            st.rerun()
+def reload_results(page: Page) -> None:
+    """Where the results come from, and a button that reads them again."""
+    st.text(f"Results source: {page.source.label}")
+    if st.button("Reload results", help="Read the results again (the Hub copy is cached for 15 minutes)."):
+        st.session_state["nonce"] = st.session_state.get("nonce", 0) + 1
+        load_hub.clear()
+        load_local.clear()
+        st.rerun()
 
 
 def filters(page: Page) -> None:
-    """The data measured on and the filters every table and plot follows, above the tabs."""
+    """The data measured on and the filters every table and plot follows, in a popover above the tabs; what is
+    chosen is stated beside it."""
     prepared = page.prepared
+    box = st.popover("Data and filters")
+    with box:
+        reload_results(page)
     if not prepared.datasets:
         return
-    data, low, high = st.columns([2, 1, 1])
+    data, low, high = box, box, box
     dataset = data.selectbox(
         "Measured on", prepared.datasets, help="Results on different data are never ranked together."
     )
@@ -200,9 +215,15 @@ def filters(page: Page) -> None:
     high = high.selectbox(
         "to (kbps)", BITRATE_LADDER_KBPS, index=len(BITRATE_LADDER_KBPS) - 1, format_func=_kbps, key="kbps_high"
     )
-    # Pills on a row of their own: every category stays visible on a narrow screen.
-    chosen = st.pills("Category", categories, default=categories, selection_mode="multi", key="category")
+    chosen = box.pills("Category", categories, default=categories, selection_mode="multi", key="category")
     page.dataset, page.categories, page.bitrate = dataset, list(chosen), (float(low), float(high))
+    shown = "all categories" if len(chosen) == len(categories) else "categories: " + (", ".join(chosen) or "none")
+    rates = (
+        "every bitrate"
+        if (low, high) == (BITRATE_LADDER_KBPS[0], BITRATE_LADDER_KBPS[-1])
+        else (f"{low:g} to {high:g} kbps")
+    )
+    show_html(render.text_html(f"Measured on {dataset}; {shown}; {rates}."))
 
 
 def _kbps(value: float) -> str:
@@ -218,12 +239,14 @@ def view_reconstruction(page: Page) -> None:
     if not headlines:
         st.info("No reconstruction results for this data yet.")
         return
-    headline = st.selectbox("Rank by", headlines, index=0, key="headline")
-    st.caption(
-        "The study's table: one row per codec, ranked by the chosen metric (the reference, the original audio, is "
-        "an upper bound and is not ranked). GT / REC: the metric on the original audio / on its reconstruction. "
-        "★ the best value per column. An empty cell says why: not run, not applicable, model unavailable, or how "
-        "many utterances failed."
+    headline = st.popover("Rank by").selectbox("Rank by", headlines, index=0, key="headline")
+    show_html(
+        render.text_html(
+            f"The study's table: one row per codec, ranked by {headline} (the reference, the original audio, is "
+            "an upper bound and is not ranked). GT / REC: the metric on the original audio / on its "
+            "reconstruction. ★ the best value per column. An empty cell says why: not run, not applicable, model "
+            "unavailable, or how many utterances failed."
+        )
     )
     everything = page.prepared.reconstruction[page.dataset]
     show_ranked(page, "reconstruction", everything, headline, file_name="kodek-reconstruction")
@@ -232,28 +255,35 @@ def view_reconstruction(page: Page) -> None:
         for group, other in page.prepared.reconstruction_apart.get(page.dataset, [])
     ]
     show_apart([a for a in apart if len(a[1])], "reconstruction", page.dataset, "kodek-reconstruction")
+    sections = []
     failures = [
         {"codec": r["codec"]["id"], "reason": reason, "utterances": count}
         for r in tables.for_task(page.results, "reconstruction")
         for reason, count in sorted(r["failures"].get("by_reason", {}).items())
     ]
     if failures:
-        with st.expander(f"Failures by reason ({len(failures)})"):
-            show_table(pd.DataFrame(failures), every_row=False)
+        sections.append(listing(f"Failures by reason ({len(failures)})", pd.DataFrame(failures)))
     unscored = unscored_systems(page.version, page.dataset, page.prepared)
     if unscored:
-        with st.expander(f"Registered systems without results ({len(unscored)})"):
-            st.caption("Every system kodek registers is listed: not scored yet, or unsupported with the reason.")
-            show_table(pd.DataFrame(unscored), every_row=False)
+        sections.append(
+            listing(
+                f"Registered systems without results ({len(unscored)})",
+                pd.DataFrame(unscored),
+                "Every system kodek registers is listed: not scored yet, or unsupported with the reason.",
+            )
+        )
     random = page.prepared.loaded.random_weight_runs
     if random:
-        with st.expander(f"Random-weight runs: pipeline checks, not scores ({len(random)})"):
-            st.caption(
-                "Built from configs with random weights for tests; their numbers mean nothing and are not shown."
+        runs = pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
+        sections.append(
+            listing(
+                f"Random-weight runs: pipeline checks, not scores ({len(random)})",
+                runs,
+                "Built from configs with random weights for tests; their numbers mean nothing and are not shown.",
             )
-            show_table(
-                pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
-            )
+        )
+    if sections:
+        show_html(*sections)
 
 
 def view_speechllm(page: Page) -> None:
@@ -264,11 +294,14 @@ def view_speechllm(page: Page) -> None:
             "reconstruction results."
         )
     else:
-        llm = st.selectbox("LLM", llms) if len(llms) > 1 else llms[0]
-        st.caption(
-            "The study's second table: transcript perplexity (PPL) and bits per character (BPC) of the frozen LLM, "
-            "lower is better, as initial (random adapter) / fine-tuned (adapter trained on the codec's tokens); "
-            "ranked by fine-tuned PPL. The prior (no audio) is the same for every codec. ★ the best per column."
+        llm = st.popover("LLM").selectbox("LLM", llms, key="llm") if len(llms) > 1 else llms[0]
+        show_html(
+            render.text_html(
+                "The study's second table: transcript perplexity (PPL) and bits per character (BPC) of the frozen "
+                "LLM, lower is better, as initial (random adapter) / fine-tuned (adapter trained on the codec's "
+                "tokens); ranked by fine-tuned PPL. The prior (no audio) is the same for every codec. ★ the best "
+                "per column."
+            )
         )
         st.text(f"LLM: {llm}")
         board = page.prepared.speechllm[page.dataset, llm]
@@ -281,10 +314,13 @@ def view_speechllm(page: Page) -> None:
     speech_lm = page.prepared.speech_lm.get(page.dataset)
     if speech_lm is not None and len(speech_lm):
         st.subheader("Speech-only LM on the codes")
-        st.caption(
-            "Bits per second of test audio under a small causal LM trained on the codes (`kodek lm speech`), a "
-            "unigram model of the codes, and a uniform code (the codec's bitrate): comparable across codecs "
-            "where token perplexity is not."
+        show_html(
+            render.markdown_html(
+                "Bits per second of test audio under a small causal LM trained on the codes (`kodek lm speech`), a "
+                "unigram model of the codes, and a uniform code (the codec's bitrate): comparable across codecs "
+                "where token perplexity is not.",
+                kind="caption",
+            )
         )
         show_ranked(page, "speech_lm", speech_lm, "bits/s ↓ trained", file_name="kodek-speech-lm")
 
@@ -296,7 +332,7 @@ def view_breakdown(page: Page) -> None:
         st.info("No reconstruction results to break down.")
         return
     names = list(catalogue)
-    left, middle, right = st.columns(3)
+    left = middle = right = st.popover("Metric and grouping")
     metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label, key="breakdown_metric")
     conditions = sorted(catalogue[metric].conditions, reverse=True) or ["rec"]  # rec before gt
     condition = middle.selectbox("Condition", conditions, format_func=str.upper, key="breakdown_condition")
@@ -304,7 +340,12 @@ def view_breakdown(page: Page) -> None:
     group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g), key="breakdown_group")
     board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
     board = board.filtered(page.categories, page.bitrate)
-    st.caption("Rows: codecs; columns: the groups. ★ the best value per column (the reference row is not ranked).")
+    show_html(
+        render.text_html(
+            f"{catalogue[metric].label} ({condition.upper()}) by {tables.GROUPS.get(group, group)}. Rows: codecs; "
+            "columns: the groups. ★ the best value per column (the reference row is not ranked)."
+        )
+    )
     if len(board):
         show_board(board, "breakdown", page.dataset, file_name=f"kodek-{metric}-{condition}-by-{group}")
     else:
@@ -317,14 +358,14 @@ def view_plots(page: Page) -> None:
     if not ranked or not len(board):
         st.info("No reconstruction results to plot.")
     else:
-        key = st.selectbox("Quality metric", [c.key for c in ranked])
+        key = st.popover("Quality metric").selectbox("Quality metric", [c.key for c in ranked], key="plot_metric")
         column = board.column(key)
         points = tables.plot_points(board, key)
         title = key.replace(" GT / REC", " (REC)")
         st.image(render.pareto_svg(points, column.higher_is_better, title), width="stretch")
     llms = page.prepared.llms.get(page.dataset, [])
     if llms:
-        llm = st.selectbox("LLM", llms, key="plot_llm") if len(llms) > 1 else llms[0]
+        llm = st.popover("LLM").selectbox("LLM", llms, key="plot_llm") if len(llms) > 1 else llms[0]
         llm_board = page.prepared.speechllm[page.dataset, llm].filtered(page.categories, page.bitrate)
         points = tables.plot_points(llm_board, tables.PPL_HEADLINE)
         if len(points):
@@ -341,8 +382,9 @@ def view_listen(page: Page) -> None:
         )
         return
     by_bitrate = sorted(have, key=lambda c: board.rows.loc[c, "bitrate_kbps"])
-    chosen = st.multiselect("Codecs", have, default=by_bitrate[:3], max_selections=6)
+    chosen = st.popover("Codecs").multiselect("Codecs", have, default=by_bitrate[:3], max_selections=6, key="listen")
     if not chosen:
+        show_html(render.text_html("Choose codecs to listen to.", kind="notice"))
         return
     utterances = listening.utterances(chosen)[:LISTEN_UTTERANCES]
     if not utterances:
@@ -420,7 +462,7 @@ model, uniform code = the bitrate), comparable across codecs where token perplex
 
 
 def view_methodology(page: Page) -> None:
-    st.markdown(METHODOLOGY)
+    show_html(render.markdown_html(METHODOLOGY))
     results = page.results
     st.subheader("Metrics")
     show_table(tables.metrics_table(results))
@@ -430,7 +472,7 @@ def view_methodology(page: Page) -> None:
         codecs = sorted({r["codec"]["id"] for r in tables.for_task(results, "reconstruction")})
         if codecs:
             st.subheader("Reproduce a row")
-            codec = st.selectbox("Codec", codecs, key="reproduce")
+            codec = st.popover("Codec").selectbox("Codec", codecs, key="reproduce")
             data = next(r for r in results if r["codec"]["id"] == codec and r["task"] == "reconstruction")
             st.text(tables.reproduce_commands(data))
 
@@ -442,15 +484,17 @@ A codec joins the leaderboard as a Python package that registers it through the 
 
 
 def view_submit(requests_repo: str | None) -> None:
-    st.markdown(SUBMIT_HELP)
+    show_html(render.markdown_html(SUBMIT_HELP))
     st.text(
         "pip install kodek your-codec-package\n"
         "kodek submit --codec YOUR-CODEC-ID --contact you@example.org --repo "
         + (requests_repo or DEFAULT_REQUESTS_REPO)
     )
-    st.markdown(
-        "Or fill in the same request here. Maintainers run it with `kodek run-request`; the results appear on the "
-        "leaderboard. Nothing you enter is run by this page."
+    show_html(
+        render.markdown_html(
+            "Or fill in the same request here. Maintainers run it with `kodek run-request`; the results appear on "
+            "the leaderboard. Nothing you enter is run by this page."
+        )
     )
     with st.form("submit", clear_on_submit=False):
         fields = {
@@ -527,12 +571,13 @@ def main() -> None:
         page_title="kodek: speech tokenizers on Polish speech",
         page_icon="🎙️",
         layout="wide",
-        initial_sidebar_state="collapsed",
     )
     st.title("kodek: speech tokenizers on Polish speech")
-    st.caption(
-        "How well neural codecs, SSL tokenizers and classic codecs represent Polish speech (BIGOS-v2), "
-        "and how well their tokens serve the Polish LLM Bielik."
+    show_html(
+        render.text_html(
+            "How well neural codecs, SSL tokenizers and classic codecs represent Polish speech (BIGOS-v2), "
+            "and how well their tokens serve the Polish LLM Bielik."
+        )
     )
     source = ResultsSource.from_env(os.environ)
     try:
@@ -541,15 +586,17 @@ def main() -> None:
         st.error("The results could not be read:")
         show_untrusted([source.label, f"{type(error).__name__}: {str(error)[:500]}"])
         return
-    sidebar(page)
     filters(page)
     if page.dataset is None:
         st.info("No results yet: run `make demo` (or `kodek score`), then `kodek leaderboard --results RESULTS`.")
         show_untrusted([source.label])
     elif any(r["dataset"].get("synthetic") for r in page.results):
-        st.warning(
-            "These results were measured on synthetic data (kodek's bundled sample or a test fixture), "
-            "not on BIGOS-v2: they exercise the pipeline and say nothing about real Polish speech."
+        show_html(
+            render.text_html(
+                "These results were measured on synthetic data (kodek's bundled sample or a test fixture), "
+                "not on BIGOS-v2: they exercise the pipeline and say nothing about real Polish speech.",
+                kind="notice",
+            )
         )
 
     # Only the open tab runs (its label is in the URL: ?view=Plots links to a view).
@@ -575,8 +622,8 @@ def main() -> None:
     # Files that failed validation are listed with the reason, below every view, never as data.
     rejected = page.prepared.loaded.rejected
     if rejected:
-        with st.expander(f"{len(rejected)} results files rejected (not shown as data)"):
-            show_table(pd.DataFrame(rejected, columns=["file", "reason"]), every_row=False)
+        frame = pd.DataFrame(rejected, columns=["file", "reason"])
+        show_html(listing(f"{len(rejected)} results files rejected (not shown as data)", frame))
 
 
 # Streamlit runs this file as __main__; a multiprocessing child that re-imports it (as __mp_main__) must not.

@@ -137,14 +137,19 @@ class Page:
 
     def click_tab(self, label: str) -> None:
         """Click a tab as a reader would (a real mouse event: the tabs ignore a script's ``click()``)."""
+        self.click('[role="tab"]', label)
+
+    def click(self, selector: str, label: str) -> None:
+        """Click the element matching ``selector`` whose text (its first line: a popover's button also shows an
+        icon's name) is ``label``, with the mouse."""
         box = self.evaluate(
-            "(() => { const t = Array.from(document.querySelectorAll('[role=\"tab\"]'))"
-            f".find(b => b.innerText.trim() === {json.dumps(label)}); if (!t) return null;"
+            f"(() => {{ const t = Array.from(document.querySelectorAll({json.dumps(selector)}))"
+            f".find(b => b.innerText.trim().split('\\n')[0] === {json.dumps(label)}); if (!t) return null;"
             " t.scrollIntoView({block: 'nearest', inline: 'nearest'}); const r = t.getBoundingClientRect();"
             " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
         )
         if not box:
-            raise BrowserError(f"no tab labelled {label!r}")
+            raise BrowserError(f"nothing labelled {label!r} to click")
         x, y = box
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)

@@ -27,7 +27,41 @@ STYLE = """<style>
 .kodek-table td.why{font-style:italic;opacity:.75;white-space:nowrap}
 .kodek-table tr.reference td{border-bottom:2px solid rgba(128,128,128,.6);opacity:.85}
 .kodek-table td.rank{max-width:7rem;white-space:normal}
+.kodek-caption{font-size:.875rem;opacity:.7;margin:0 0 .5rem}
+.kodek-caption p{margin:0}
+.kodek-notice{padding:.75rem 1rem;margin:.25rem 0 .75rem;border-radius:.5rem;background:rgba(255,189,69,.18)}
+.kodek-details{margin:.25rem 0}
+.kodek-details summary{cursor:pointer;padding:.4rem 0;font-weight:500}
+.kodek-lines{font-size:.875rem;margin:0 0 .5rem 1.2rem;padding:0}
+.kodek-caption code,.kodek-prose code{font-size:.85em;padding:.1em .3em;border-radius:.25rem;
+  background:rgba(128,128,128,.15)}
 </style>"""
+# Text in static blocks (captions, notes, collapsible listings): one element type for every view, since each kind
+# of Streamlit element a page uses loads and starts code of its own before the page is drawn.
+
+
+def text_html(text: str, *, kind: str = "caption") -> str:
+    """Text (from results files too) as a caption or a notice, escaped: no markup of its own."""
+    return f'<div class="kodek-{kind}">{escape(text)}</div>'
+
+
+def markdown_html(text: str, *, kind: str = "prose") -> str:
+    """The page's own prose (methodology, help, captions with `commands`) from Markdown; raw HTML in it is escaped
+    like any text (markdown-it with HTML off)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).render(text)
+    return f'<div class="kodek-{kind}">{body}</div>'
+
+
+def lines_html(lines: list[str]) -> str:
+    """Lines from results files or users (reasons, settings): escaped, one list item each."""
+    return '<ul class="kodek-lines">' + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+
+def details_html(summary: str, body: str) -> str:
+    """A collapsible section (the browser's own ``<details>``: no code to load); ``body`` is already HTML."""
+    return f'<details class="kodek-details"><summary>{escape(summary)}</summary>{body}</details>'
 
 
 def _cell(text: str, classes: list[str]) -> str:
