@@ -10,10 +10,14 @@ user's Hub (endpoint, cache, token): those tests load real checkpoints.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -161,23 +165,36 @@ def random_codec():
     return get
 
 
-@pytest.fixture(scope="module")
-def worker_codec():
-    """``worker_codec(codec_id)``: ``random_codec`` for codecs of isolated environments, built once per test
-    module, their worker processes stopped when the module ends (each holds GBs: kept for the whole session,
-    they add up past the memory of a small machine)."""
+@contextlib.contextmanager
+def started_together(builders: dict[str, Callable[[], Any]]) -> Iterator[dict[str, Any]]:
+    """Codecs of isolated environments (name -> how to build it), built at once and stopped together at the end.
+
+    Each worker imports torch and builds its model in a process of its own, so two of them start in about the time
+    of one on a 2-core machine; they are stopped when the test module is done with them (each holds GBs: kept for
+    the whole session, they add up past the memory of a small machine)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kodek.codecs.registry import registry
+
+    registry()  # the entry points are read once, before the threads
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(build) for name, build in builders.items()}
+    built = {name: future.result() for name, future in futures.items() if future.exception() is None}
+    try:
+        failed = next((future.exception() for future in futures.values() if future.exception()), None)
+        if failed is not None:
+            raise failed
+        yield built
+    finally:
+        for codec in built.values():
+            codec.close()
+
+
+def random_codecs(codec_ids) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """``started_together`` for registered codecs with random weights."""
     from kodek.codecs import build_codec
 
-    built: dict = {}
-
-    def get(codec_id: str):
-        if codec_id not in built:
-            built[codec_id] = build_codec(codec_id, random_weights=True)
-        return built[codec_id]
-
-    yield get
-    for codec in built.values():
-        codec.close()
+    return started_together({i: functools.partial(build_codec, i, random_weights=True) for i in codec_ids})
 
 
 def padding_changes_codes(codec, seconds=(0.6, 0.3), seed: int = 1) -> bool:

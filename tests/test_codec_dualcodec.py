@@ -15,7 +15,7 @@ from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
 from kodek.envs import DUALCODEC
 
-from conftest import built_env
+from conftest import built_env, random_codecs
 
 # w2v-BERT 2.0 (580 M parameters) plus the codec, built from configs: minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -31,14 +31,15 @@ def dualcodec_env():
     return built_env(DUALCODEC)
 
 
-@pytest.fixture(scope="module", params=sorted(PUBLISHED))
-def dualcodec(request, dualcodec_env):
-    """One variant's worker at a time (each holds GBs): built for that variant's tests, stopped after them."""
-    from kodek.codecs import build_codec
+@pytest.fixture(scope="module")
+def dualcodecs(dualcodec_env):
+    with random_codecs(PUBLISHED) as codecs:
+        yield codecs
 
-    codec = build_codec(request.param, random_weights=True)
-    yield codec
-    codec.close()
+
+@pytest.fixture(params=sorted(PUBLISHED))
+def dualcodec(request, dualcodecs):
+    return dualcodecs[request.param]
 
 
 def test_spec_facts(dualcodec):

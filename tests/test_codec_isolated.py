@@ -14,7 +14,7 @@ from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
 from kodek.envs import TORCH_AUDIO
 
-from conftest import built_env
+from conftest import built_env, random_codecs
 
 TORCH_AUDIO_CODECS = ["xcodec2", "neucodec", "bigcodec-16khz"]
 # 630 M-parameter models built from their configs: minutes on a busy 2-core machine, above the default timeout
@@ -26,14 +26,15 @@ def torch_audio_env():
     return built_env(TORCH_AUDIO)
 
 
-@pytest.fixture(scope="module", params=TORCH_AUDIO_CODECS)
-def isolated_codec(request, torch_audio_env):
-    """One codec's worker at a time (each holds GBs): built for that codec's tests, stopped after them."""
-    from kodek.codecs import build_codec
+@pytest.fixture(scope="module")
+def isolated_codecs(torch_audio_env):
+    with random_codecs(TORCH_AUDIO_CODECS) as codecs:
+        yield codecs
 
-    codec = build_codec(request.param, random_weights=True)
-    yield codec
-    codec.close()
+
+@pytest.fixture(params=TORCH_AUDIO_CODECS)
+def isolated_codec(request, isolated_codecs):
+    return isolated_codecs[request.param]
 
 
 def clips(rate: int, seconds=(0.41, 0.27)) -> list[np.ndarray]:

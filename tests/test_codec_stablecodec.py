@@ -10,6 +10,7 @@ come from the published facts: 25 Hz at 16 kHz, dictionaries of 6^6 and 5^6 (the
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,14 +19,14 @@ import numpy as np
 import pytest
 
 from kodek.audio import pad_batch
-from kodek.codecs import build_codec, registry
+from kodek.codecs import build_codec
 from kodek.codecs.base import CodecError, WeightsUnavailableError
 from kodek.codecs.init import calibration_audio
 from kodek.codecs.isolated import IsolatedCodec
 from kodek.codecs.stablecodec import SPECS, with_config
 from kodek.envs import STABLE_CODEC, interpreter
 
-from conftest import built_env
+from conftest import built_env, started_together
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -53,13 +54,19 @@ def stable_codec_env():
     return built_env(STABLE_CODEC)
 
 
-@pytest.fixture(scope="module", params=[spec.id for spec in SPECS])
-def codec(request, stable_codec_env, tmp_path_factory):
-    spec = registry().get(request.param).spec
-    spec = with_config(spec, TEST_CONFIG, tmp_path_factory.mktemp("stable-codec"))
-    codec = IsolatedCodec(spec, STABLE_CODEC, "kodek.codecs.stablecodec:build_local", random_weights=True)
-    yield codec
-    codec.close()
+@pytest.fixture(scope="module")
+def codecs(stable_codec_env, tmp_path_factory):
+    def build(spec):
+        spec = with_config(spec, TEST_CONFIG, tmp_path_factory.mktemp("stable-codec"))
+        return IsolatedCodec(spec, STABLE_CODEC, "kodek.codecs.stablecodec:build_local", random_weights=True)
+
+    with started_together({spec.id: functools.partial(build, spec) for spec in SPECS}) as codecs:
+        yield codecs
+
+
+@pytest.fixture(params=[spec.id for spec in SPECS])
+def codec(request, codecs):
+    return codecs[request.param]
 
 
 def clips(seconds=(0.93, 0.27)) -> list[np.ndarray]:
