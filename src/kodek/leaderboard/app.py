@@ -200,8 +200,7 @@ def filters(page: Page) -> None:
         reload_results(page)
     if not prepared.datasets:
         return
-    data, low, high = box, box, box
-    dataset = data.selectbox(
+    dataset = box.selectbox(
         "Measured on", prepared.datasets, help="Results on different data are never ranked together."
     )
     categories = set(prepared.reconstruction[dataset].rows["category"])
@@ -211,8 +210,8 @@ def filters(page: Page) -> None:
     if dataset in prepared.speech_lm:
         categories |= set(prepared.speech_lm[dataset].rows["category"])
     categories = sorted(categories)
-    low = low.selectbox("Bitrate from (kbps)", BITRATE_LADDER_KBPS, index=0, format_func=_kbps, key="kbps_low")
-    high = high.selectbox(
+    low = box.selectbox("Bitrate from (kbps)", BITRATE_LADDER_KBPS, index=0, format_func=_kbps, key="kbps_low")
+    high = box.selectbox(
         "to (kbps)", BITRATE_LADDER_KBPS, index=len(BITRATE_LADDER_KBPS) - 1, format_func=_kbps, key="kbps_high"
     )
     chosen = box.pills("Category", categories, default=categories, selection_mode="multi", key="category")
@@ -332,12 +331,12 @@ def view_breakdown(page: Page) -> None:
         st.info("No reconstruction results to break down.")
         return
     names = list(catalogue)
-    left = middle = right = st.popover("Metric and grouping")
-    metric = left.selectbox("Metric", names, format_func=lambda n: catalogue[n].label, key="breakdown_metric")
+    choices = st.popover("Metric and grouping")
+    metric = choices.selectbox("Metric", names, format_func=lambda n: catalogue[n].label, key="breakdown_metric")
     conditions = sorted(catalogue[metric].conditions, reverse=True) or ["rec"]  # rec before gt
-    condition = middle.selectbox("Condition", conditions, format_func=str.upper, key="breakdown_condition")
+    condition = choices.selectbox("Condition", conditions, format_func=str.upper, key="breakdown_condition")
     groups = tables.breakdown_groups(results)
-    group = right.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g), key="breakdown_group")
+    group = choices.selectbox("Group by", groups, format_func=lambda g: tables.GROUPS.get(g, g), key="breakdown_group")
     board = breakdown(page.version, page.dataset, metric, condition, group, page.prepared)
     board = board.filtered(page.categories, page.bitrate)
     show_html(

@@ -7,6 +7,7 @@ results file (a codec name, a metric label, a reason) is always shown as text, n
 
 from __future__ import annotations
 
+import functools
 import math
 from html import escape
 
@@ -45,6 +46,7 @@ def text_html(text: str, *, kind: str = "caption") -> str:
     return f'<div class="kodek-{kind}">{escape(text)}</div>'
 
 
+@functools.cache  # the page's own constant texts: rendered once per server, not on every rerun
 def markdown_html(text: str, *, kind: str = "prose") -> str:
     """The page's own prose (methodology, help, captions with `commands`) from Markdown; raw HTML in it is escaped
     like any text (markdown-it with HTML off)."""
