@@ -1,11 +1,13 @@
 """Run the authors' own Mimi (``moshi``) or DAC (``descript-audio-codec``) inference on given weights and audio.
 
 Runs with the Python of an isolated environment (``moshi`` or ``dac``), never in kodek's: those packages' pins
-cannot share it. ``python authors_codecs.py REQUEST.json`` (one request or a list); a request names the family, a
-safetensors file of a transformers MimiModel / DacModel state dict, the architecture, the numbers of codebooks and
-an ``.npy`` wave; the authors' model is built by their own constructor with the published architecture, loaded
-(strict) with those tensors under the authors' names, and the codes and reconstructions of their README's calls are
-written to an ``.npz`` (``codes_<n>``, ``wave_<n>`` for n codebooks, ...). Imports only what each environment holds.
+cannot share it. ``python authors_codecs.py FAMILY`` imports the family's package (seconds: the tests start it
+ahead), then reads the path of a ``REQUEST.json`` from standard input (one request or a list). A request names the
+family, a safetensors file of a transformers MimiModel / DacModel state dict, the architecture, the numbers of
+codebooks and an ``.npy`` wave; the authors' model is built by their own constructor with the published
+architecture, loaded (strict) with those tensors under the authors' names, and the codes and reconstructions of
+their README's calls are written to an ``.npz`` (``codes_<n>``, ``wave_<n>`` for n codebooks, ...). Imports only
+what each environment holds.
 """
 
 from __future__ import annotations
@@ -162,5 +164,10 @@ def main(path: str) -> None:
         np.savez(request["output"], **run(request, theirs, np.load(request["wave"])))
 
 
+PACKAGES = {"mimi": "moshi.models.loaders", "dac": "dac"}
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import importlib
+
+    importlib.import_module(PACKAGES[sys.argv[1]])
+    main(sys.stdin.readline().strip())

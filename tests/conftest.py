@@ -15,6 +15,7 @@ import functools
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,115 @@ def random_codecs(codec_ids) -> contextlib.AbstractContextManager[dict[str, Any]
     from kodek.codecs import build_codec
 
     return started_together({i: functools.partial(build_codec, i, random_weights=True) for i in codec_ids})
+
+
+# -- set-ups started ahead of their tests ---------------------------------------------------------------------
+
+_AHEAD: dict[str, Callable[[], contextlib.AbstractContextManager]] = {}
+_head_start: HeadStart | None = None
+
+
+def started_ahead(setup: Callable[[], contextlib.AbstractContextManager]):
+    """A module fixture (named as ``setup``, a context manager yielding its value) whose set-up runs mostly in other
+    processes: isolated-environment workers, the authors' reference runs, a two-process training run. Once the
+    session's tests are collected, the set-ups they need start in the background, so that they overlap the tests
+    that run before them."""
+    _AHEAD[setup.__name__] = setup
+
+    @pytest.fixture(scope="module", name=setup.__name__)
+    def fixture():
+        starts = _head_start or HeadStart([])
+        with starts.take(setup.__name__) as value:
+            yield value
+
+    return fixture
+
+
+class HeadStart:
+    """Enters ``started_ahead`` set-ups on a background thread, one at a time, in the order the tests first need
+    them, with at most ``held`` entered and not yet released (each can hold GBs). A set-up the tests reach first is
+    entered in their own thread."""
+
+    def __init__(self, names: list[str], held: int = 2) -> None:
+        self.pending = list(names)
+        self.free = held
+        self.entered: dict[str, tuple[contextlib.AbstractContextManager | None, Any, BaseException | None]] = {}
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._ahead, name="head-start", daemon=True)
+        self.thread.start()
+
+    def _claim(self, name: str) -> bool:
+        """Under the lock: take ``name`` off the pending list (and a slot) if nobody has started it."""
+        if name not in self.pending:
+            return False
+        self.pending.remove(name)
+        self.free -= 1
+        return True
+
+    def _enter(self, name: str) -> None:
+        setup = _AHEAD[name]()
+        try:
+            outcome = (setup, setup.__enter__(), None)
+        except BaseException as error:  # a skip (environment cannot be built) or a failure: the tests report it
+            outcome = (None, None, error)
+        with self.changed:
+            self.entered[name] = outcome
+            self.changed.notify_all()
+
+    def _ahead(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: not self.pending or self.free > 0)
+                if not self.pending:
+                    return
+                name = self.pending[0]
+                self._claim(name)
+            self._enter(name)
+
+    @contextlib.contextmanager
+    def take(self, name: str) -> Iterator[Any]:
+        with self.changed:
+            here = self._claim(name)
+        if here:
+            self._enter(name)
+        with self.changed:
+            self.changed.wait_for(lambda: name in self.entered)
+            setup, value, error = self.entered.pop(name)
+        try:
+            if error is not None:
+                raise error
+            yield value
+        finally:
+            try:
+                if setup is not None:
+                    setup.__exit__(None, None, None)
+            finally:
+                with self.changed:
+                    self.free += 1
+                    self.changed.notify_all()
+
+    def close(self) -> None:
+        """At the end of the session: start nothing more; release what no test took (a test run cut short)."""
+        with self.changed:
+            self.pending.clear()
+            self.changed.notify_all()
+        self.thread.join()
+        for setup, _, _ in self.entered.values():
+            if setup is not None:
+                setup.__exit__(None, None, None)
+
+
+def pytest_collection_finish(session):
+    global _head_start
+    if session.config.option.collectonly:
+        return
+    needed = dict.fromkeys(name for item in session.items for name in item.fixturenames if name in _AHEAD)
+    _head_start = HeadStart(list(needed))
+
+
+def pytest_sessionfinish(session):
+    if _head_start is not None:
+        _head_start.close()
 
 
 def padding_changes_codes(codec, seconds=(0.6, 0.3), seed: int = 1) -> bool:

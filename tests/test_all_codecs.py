@@ -51,6 +51,7 @@ def _params(ids: list[str]) -> list:
 
 
 PER_MODEL = _one_per_model()
+DECODED_S = 0.5
 
 
 def test_every_seed_family_is_runnable_or_says_why():
@@ -104,15 +105,16 @@ def test_tokens_of_the_sample(codec_id, sample_test, tmp_path, random_codec):
     assert codes.shape == (codec.spec.num_codebooks, row["num_frames"])
     expected = row["duration_s"] * codec.spec.frame_rate
     assert np.ceil(expected) <= row["num_frames"] <= np.ceil(expected) + 1
-    if codec.spec.has_decoder:
-        out, lengths = codec.decode(codes[None], np.array([row["num_frames"]]))
-        assert np.isfinite(out).all() and lengths[0] >= 0.9 * row["duration_s"] * codec.spec.sample_rate
+    if codec.spec.has_decoder:  # the stored codes decode (their first half second: decoders are the slow half)
+        frames = min(row["num_frames"], int(np.ceil(DECODED_S * codec.spec.frame_rate)))
+        out, lengths = codec.decode(codes[None, :, :frames], np.array([frames]))
+        assert np.isfinite(out).all() and lengths[0] >= 0.9 * frames / codec.spec.frame_rate * codec.spec.sample_rate
 
 
 def _batched_and_single(codec) -> tuple[int, int]:
     """(codes that differ, codes compared) between one padded batch and one-by-one encoding."""
     rate = codec.spec.sample_rate
-    waves = [calibration_audio(rate, s, seed=k) for k, s in enumerate([1.0, 2.3, 0.7, 3.1, 1.7, 0.4])]
+    waves = [calibration_audio(rate, s, seed=k) for k, s in enumerate([0.6, 1.3, 0.4, 1.9, 1.0, 0.3])]
     batched, frames = codec.encode(*pad_batch(waves, codec.pad_multiple))
     differ = total = 0
     for k, wave in enumerate(waves):

@@ -8,6 +8,8 @@ of 4096 / 11 of 1024.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
 from kodek.envs import DUALCODEC
 
-from conftest import built_env, random_codecs
+from conftest import built_env, random_codecs, started_ahead
 
 # w2v-BERT 2.0 (580 M parameters) plus the codec, built from configs: minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -31,8 +33,10 @@ def dualcodec_env():
     return built_env(DUALCODEC)
 
 
-@pytest.fixture(scope="module")
-def dualcodecs(dualcodec_env):
+@started_ahead
+@contextlib.contextmanager
+def dualcodecs():
+    built_env(DUALCODEC)
     with random_codecs(PUBLISHED) as codecs:
         yield codecs
 

@@ -8,6 +8,7 @@ parameters (its README), and ``ceil(samples / 640)`` frames per utterance (its i
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
 from kodek.envs import FUNCODEC
 
-from conftest import built_env, random_codecs
+from conftest import built_env, random_codecs, started_ahead
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -29,15 +30,17 @@ def funcodec_env():
     return built_env(FUNCODEC)
 
 
-@pytest.fixture(scope="module")
-def codecs(funcodec_env):
+@started_ahead
+@contextlib.contextmanager
+def funcodecs():
+    built_env(FUNCODEC)
     with random_codecs(IDS) as codecs:
         yield codecs
 
 
 @pytest.fixture(scope="module")
-def codec(codecs):
-    return codecs[IDS[0]]
+def codec(funcodecs):
+    return funcodecs[IDS[0]]
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +91,9 @@ def test_round_trip_gives_one_hop_per_frame(codec, clips, encoded):
     assert 0 < np.abs(rec).max() <= 0.99 + 1e-6  # FunCodec writes its output under a 0.99 peak
 
 
-def test_fewer_codebooks_are_a_prefix_of_the_residual(codec, encoded, clips, codecs):
+def test_fewer_codebooks_are_a_prefix_of_the_residual(codec, encoded, clips, funcodecs):
     """Both ids are one model read with 16 or 32 residual stages (FunCodec's bit_width 4000 / 8000)."""
-    full, full_frames = codecs[IDS[1]].encode(*pad_batch(clips, codec.pad_multiple))
+    full, full_frames = funcodecs[IDS[1]].encode(*pad_batch(clips, codec.pad_multiple))
     codes, frames = encoded
     assert full.shape[1] == 32 and full_frames.tolist() == frames.tolist()
     np.testing.assert_array_equal(full[:, :16], codes)

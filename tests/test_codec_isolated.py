@@ -7,6 +7,8 @@ registry), these tests skip and say why. Expected frame counts come from the pub
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from kodek.audio import pad_batch
 from kodek.codecs.init import calibration_audio
 from kodek.envs import TORCH_AUDIO
 
-from conftest import built_env, random_codecs
+from conftest import built_env, random_codecs, started_ahead
 
 TORCH_AUDIO_CODECS = ["xcodec2", "neucodec", "bigcodec-16khz"]
 # 630 M-parameter models built from their configs: minutes on a busy 2-core machine, above the default timeout
@@ -26,8 +28,10 @@ def torch_audio_env():
     return built_env(TORCH_AUDIO)
 
 
-@pytest.fixture(scope="module")
-def isolated_codecs(torch_audio_env):
+@started_ahead
+@contextlib.contextmanager
+def isolated_codecs():
+    built_env(TORCH_AUDIO)
     with random_codecs(TORCH_AUDIO_CODECS) as codecs:
         yield codecs
 

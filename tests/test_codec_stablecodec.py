@@ -10,10 +10,14 @@ come from the published facts: 25 Hz at 16 kHz, dictionaries of 6^6 and 5^6 (the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +30,7 @@ from kodek.codecs.isolated import IsolatedCodec
 from kodek.codecs.stablecodec import SPECS, with_config
 from kodek.envs import STABLE_CODEC, interpreter
 
-from conftest import built_env, started_together
+from conftest import built_env, started_ahead, started_together
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -54,19 +58,23 @@ def stable_codec_env():
     return built_env(STABLE_CODEC)
 
 
-@pytest.fixture(scope="module")
-def codecs(stable_codec_env, tmp_path_factory):
-    def build(spec):
-        spec = with_config(spec, TEST_CONFIG, tmp_path_factory.mktemp("stable-codec"))
-        return IsolatedCodec(spec, STABLE_CODEC, "kodek.codecs.stablecodec:build_local", random_weights=True)
+@started_ahead
+@contextlib.contextmanager
+def stable_codecs():
+    built_env(STABLE_CODEC)
+    with tempfile.TemporaryDirectory(prefix="stable-codec-") as folder:
 
-    with started_together({spec.id: functools.partial(build, spec) for spec in SPECS}) as codecs:
-        yield codecs
+        def build(spec):
+            spec = with_config(spec, TEST_CONFIG, Path(folder))
+            return IsolatedCodec(spec, STABLE_CODEC, "kodek.codecs.stablecodec:build_local", random_weights=True)
+
+        with started_together({spec.id: functools.partial(build, spec) for spec in SPECS}) as codecs:
+            yield codecs
 
 
 @pytest.fixture(params=[spec.id for spec in SPECS])
-def codec(request, codecs):
-    return codecs[request.param]
+def codec(request, stable_codecs):
+    return stable_codecs[request.param]
 
 
 def clips(seconds=(0.93, 0.27)) -> list[np.ndarray]:
@@ -124,29 +132,32 @@ np.savez(out, **codes)
 """
 
 
-@pytest.fixture(scope="module")
-def authors_codes(stable_codec_env, tmp_path_factory) -> dict[str, np.ndarray]:
+@started_ahead
+@contextlib.contextmanager
+def authors_codes() -> Iterator[dict[str, np.ndarray]]:
     """The authors' codes of ``clips()[0]`` as a WAV file, per preset (one process for both presets)."""
     import soundfile
 
-    folder = tmp_path_factory.mktemp("stable-codec-authors")
-    wav, out = folder / "clip.wav", folder / "codes.npz"
-    soundfile.write(wav, clips()[0], 16_000, subtype="FLOAT")
-    config = with_config(SPECS[0], TEST_CONFIG, folder).options["model_config"]
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    presets = [spec.options["preset"] for spec in SPECS]
-    done = subprocess.run(
-        [str(interpreter(STABLE_CODEC)), "-c", AUTHORS_ENCODE, config, str(wav), str(out), *presets],
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if "backend" in done.stderr.lower() and done.returncode:
-        pytest.skip(f"torchaudio in the environment cannot read WAV files here: {done.stderr.splitlines()[-1]}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    with np.load(out) as codes:
-        return {preset: codes[preset] for preset in presets}
+    with tempfile.TemporaryDirectory(prefix="stable-codec-authors-") as name:
+        folder = Path(name)
+        built_env(STABLE_CODEC)
+        wav, out = folder / "clip.wav", folder / "codes.npz"
+        soundfile.write(wav, clips()[0], 16_000, subtype="FLOAT")
+        config = with_config(SPECS[0], TEST_CONFIG, folder).options["model_config"]
+        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        presets = [spec.options["preset"] for spec in SPECS]
+        done = subprocess.run(
+            [str(interpreter(STABLE_CODEC)), "-c", AUTHORS_ENCODE, config, str(wav), str(out), *presets],
+            env=clean,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "backend" in done.stderr.lower() and done.returncode:
+            pytest.skip(f"torchaudio in the environment cannot read WAV files here: {done.stderr.splitlines()[-1]}")
+        assert done.returncode == 0, done.stderr[-2000:]
+        with np.load(out) as codes:
+            yield {preset: codes[preset] for preset in presets}
 
 
 def test_codes_equal_the_authors_encode_of_a_file(codec, authors_codes):

@@ -19,10 +19,13 @@ with their own constructor and the published architecture, loads the same tensor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ import pytest
 from kodek.audio import load_audio, pad_batch
 from kodek.envs import DESCRIPT_DAC, MOSHI, EnvSpec, python_of
 
-from conftest import built_env
+from conftest import built_env, started_ahead
 
 torch = pytest.importorskip("torch")
 
@@ -40,18 +43,41 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # building an enviro
 AUTHORS_SCRIPT = Path(__file__).with_name("authors_codecs.py")
 
 
-def built(env: EnvSpec) -> Path:
-    return python_of(built_env(env))
+@contextlib.contextmanager
+def authors_process(env: EnvSpec, family: str) -> Iterator[subprocess.Popen]:
+    """``authors_codecs.py`` in its environment: it imports the authors' package while earlier tests run, then
+    waits for the path of its requests."""
+    python = python_of(built_env(env))
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        process = subprocess.Popen(
+            [str(python), str(AUTHORS_SCRIPT), family],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
+        )
+        process.errors = errors
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
-@pytest.fixture(scope="session")
-def moshi_python() -> Path:
-    return built(MOSHI)
+@started_ahead
+@contextlib.contextmanager
+def moshi_authors() -> Iterator[subprocess.Popen]:
+    with authors_process(MOSHI, "mimi") as process:
+        yield process
 
 
-@pytest.fixture(scope="session")
-def dac_python() -> Path:
-    return built(DESCRIPT_DAC)
+@started_ahead
+@contextlib.contextmanager
+def dac_authors() -> Iterator[subprocess.Popen]:
+    with authors_process(DESCRIPT_DAC, "dac") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +89,17 @@ def utterance(sample_test):
     return {rate: load_audio(item["bytes"], rate)[0][: int(1.2 * rate) + 37] for rate in (16_000, 24_000, 44_100)}
 
 
-def run_authors(python: Path, folder: Path, model, arrays: dict[str, np.ndarray], **request) -> dict[str, np.ndarray]:
-    """Run ``authors_codecs.py`` in an environment on ``model``'s weights and ``arrays`` (the wave, ...); its
-    outputs by name."""
-    return run_authors_on_many(python, [(folder, model, arrays, request)])[0]
+def run_authors(
+    process: subprocess.Popen, folder: Path, model, arrays: dict[str, np.ndarray], **request
+) -> dict[str, np.ndarray]:
+    """The authors' process run on ``model``'s weights and ``arrays`` (the wave, ...); its outputs by name."""
+    return run_authors_on_many(process, [(folder, model, arrays, request)])[0]
 
 
-def run_authors_on_many(python: Path, jobs: list[tuple[Path, Any, dict[str, np.ndarray], dict]]) -> list[dict]:
-    """``run_authors`` for several (folder, model, arrays, request) jobs in one process of the environment."""
+def run_authors_on_many(
+    process: subprocess.Popen, jobs: list[tuple[Path, Any, dict[str, np.ndarray], dict]]
+) -> list[dict]:
+    """``run_authors`` for several (folder, model, arrays, request) jobs in the one process."""
     from safetensors.torch import save_file
 
     requests = []
@@ -83,17 +112,13 @@ def run_authors_on_many(python: Path, jobs: list[tuple[Path, Any, dict[str, np.n
         requests.append({**request, "weights": str(folder / "w.st"), "output": str(folder / "o.npz")})
     listing = jobs[0][0] / "requests.json"
     listing.write_text(json.dumps(requests))
-    done = subprocess.run(
-        [str(python), str(AUTHORS_SCRIPT), str(listing)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
+    process.communicate(f"{listing}\n")
+    if process.returncode != 0:
+        process.errors.seek(0)
+        errors = process.errors.read()
+        sys.stderr.write(errors)
         families = sorted({request["family"] for request in requests})
-        pytest.fail(f"the authors' {', '.join(families)} failed: {done.stderr.strip().splitlines()[-1:]}")
+        pytest.fail(f"the authors' {', '.join(families)} failed: {errors.strip().splitlines()[-1:]}")
     outputs = []
     for request in requests:
         with np.load(request["output"]) as output:
@@ -114,7 +139,7 @@ NEAR_TIE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def mimi_run(moshi_python, random_codec, utterance, tmp_path_factory):
+def mimi_run(moshi_authors, random_codec, utterance, tmp_path_factory):
     """kodek's latent and codes of the utterance, and what moshi makes of the same wave, latent and codes."""
     codec = random_codec(f"mimi-{max(MIMI_CODEBOOKS)}cb")  # one model for 8, 16 and 32 codebooks
     wave = utterance[24_000]
@@ -123,7 +148,7 @@ def mimi_run(moshi_python, random_codec, utterance, tmp_path_factory):
         latent = codec.model.encoder(torch.from_numpy(padded)[:, None]).latents  # the quantiser's input
     codes, _ = codec.encode(padded, lengths)
     theirs = run_authors(
-        moshi_python,
+        moshi_authors,
         tmp_path_factory.mktemp("moshi"),
         codec.model,
         {"wave": wave, "latent": latent.numpy(), "codes": codes},
@@ -197,7 +222,7 @@ def dac_variants(model: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def dac_outputs(dac_python, random_codec, utterance, tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
+def dac_outputs(dac_authors, random_codec, utterance, tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
     """What descript's DAC makes of each published architecture on kodek's weights (one process for all three)."""
     jobs = []
     for model, arch in sorted(DAC_ARCHITECTURES.items()):
@@ -205,7 +230,7 @@ def dac_outputs(dac_python, random_codec, utterance, tmp_path_factory) -> dict[s
         request["codebooks"] = sorted(spec.num_codebooks for spec in dac_variants(model))
         wave = {"wave": dac_wave(utterance, arch["sample_rate"])}
         jobs.append((tmp_path_factory.mktemp(f"dac-{model}"), random_codec(f"dac-{model}").model, wave, request))
-    outputs = run_authors_on_many(dac_python, jobs)
+    outputs = run_authors_on_many(dac_authors, jobs)
     return dict(zip(sorted(DAC_ARCHITECTURES), outputs, strict=True))
 
 

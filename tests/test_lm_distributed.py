@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ import torch
 
 from kodek.lm import checkpoint as ckpt
 from test_lm import TOY_ID, tiny_config, write_toy_tokens
+
+from conftest import started_ahead
 
 WORKER = Path(__file__).with_name("lm_distributed_worker.py")
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -29,22 +34,26 @@ def history(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / ckpt.HISTORY_FILE).read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def toy_tokens(tmp_path_factory):
-    return write_toy_tokens(tmp_path_factory.mktemp("toy-tokens"))
-
-
 RESUME = ["adapter.dropout=0.3", "training.max_steps=8", "training.eval_every=4", "training.batch_size=2"]
 GLOBAL_BATCH = {"training.max_steps": 6, "training.eval_every": 3, "training.batch_size": 2}
 
 
+@started_ahead
+@contextlib.contextmanager
+def two_process_runs() -> Iterator[Path]:
+    """Both tests' two-process runs, in one torchrun (its processes start torch and the LLM once), on toy tokens
+    written beside them."""
+    with tempfile.TemporaryDirectory(prefix="two-processes-") as name:
+        out = Path(name)
+        tokens = write_toy_tokens(out / "toy-tokens")
+        train = ["train", str(tokens), str(out / "two"), *(f"{k}={v}" for k, v in GLOBAL_BATCH.items())]
+        torchrun(2, "resume", str(tokens), str(out / "resume"), *RESUME, "--", *train)
+        yield out
+
+
 @pytest.fixture(scope="module")
-def two_process_runs(toy_tokens, tmp_path_factory):
-    """Both tests' two-process runs, in one torchrun (its processes start torch and the LLM once)."""
-    out = tmp_path_factory.mktemp("two-processes")
-    train = ["train", str(toy_tokens), str(out / "two"), *(f"{k}={v}" for k, v in GLOBAL_BATCH.items())]
-    torchrun(2, "resume", str(toy_tokens), str(out / "resume"), *RESUME, "--", *train)
-    return out
+def toy_tokens(two_process_runs):
+    return two_process_runs / "toy-tokens"
 
 
 def test_a_killed_two_process_run_with_dropout_resumes_to_the_uninterrupted_weights(two_process_runs):
