@@ -191,11 +191,15 @@ def started_together(builders: dict[str, Callable[[], Any]]) -> Iterator[dict[st
             codec.close()
 
 
-def random_codecs(codec_ids) -> contextlib.AbstractContextManager[dict[str, Any]]:
-    """``started_together`` for registered codecs with random weights."""
+@contextlib.contextmanager
+def random_codecs(env, codec_ids) -> Iterator[dict[str, Any]]:
+    """``started_together`` for registered codecs of the isolated environment ``env``, with random weights (the
+    environment is built first, or the tests skip and say why)."""
     from kodek.codecs import build_codec
 
-    return started_together({i: functools.partial(build_codec, i, random_weights=True) for i in codec_ids})
+    built_env(env)
+    with started_together({i: functools.partial(build_codec, i, random_weights=True) for i in codec_ids}) as codecs:
+        yield codecs
 
 
 # -- set-ups started ahead of their tests ---------------------------------------------------------------------
@@ -205,16 +209,15 @@ _head_start: HeadStart | None = None
 
 
 def started_ahead(setup: Callable[[], contextlib.AbstractContextManager]):
-    """A module fixture (named as ``setup``, a context manager yielding its value) whose set-up runs mostly in other
-    processes: isolated-environment workers, the authors' reference runs, a two-process training run. Once the
-    session's tests are collected, the set-ups they need start in the background, so that they overlap the tests
-    that run before them."""
+    """A module fixture named as ``setup`` (a function that returns a context manager yielding the fixture's value)
+    whose set-up runs mostly in other processes: isolated-environment workers, the authors' reference runs, a
+    two-process training run. Once the session's tests are collected, the set-ups they need start in the
+    background, so that they overlap the tests that run before them."""
     _AHEAD[setup.__name__] = setup
 
     @pytest.fixture(scope="module", name=setup.__name__)
     def fixture():
-        starts = _head_start or HeadStart([])
-        with starts.take(setup.__name__) as value:
+        with _head_start.take(setup.__name__) as value:
             yield value
 
     return fixture
@@ -242,8 +245,8 @@ class HeadStart:
         return True
 
     def _enter(self, name: str) -> None:
-        setup = _AHEAD[name]()
         try:
+            setup = _AHEAD[name]()
             outcome = (setup, setup.__enter__(), None)
         except BaseException as error:  # a skip (environment cannot be built) or a failure: the tests report it
             outcome = (None, None, error)
@@ -296,9 +299,8 @@ class HeadStart:
 
 def pytest_collection_finish(session):
     global _head_start
-    if session.config.option.collectonly:
-        return
-    needed = dict.fromkeys(name for item in session.items for name in item.fixturenames if name in _AHEAD)
+    items = [] if session.config.option.collectonly else session.items
+    needed = dict.fromkeys(name for item in items for name in item.fixturenames if name in _AHEAD)
     _head_start = HeadStart(list(needed))
 
 

@@ -8,8 +8,6 @@ of 4096 / 11 of 1024.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -34,11 +32,8 @@ def dualcodec_env():
 
 
 @started_ahead
-@contextlib.contextmanager
 def dualcodecs():
-    built_env(DUALCODEC)
-    with random_codecs(PUBLISHED) as codecs:
-        yield codecs
+    return random_codecs(DUALCODEC, PUBLISHED)
 
 
 @pytest.fixture(params=sorted(PUBLISHED))

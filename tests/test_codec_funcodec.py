@@ -8,7 +8,6 @@ parameters (its README), and ``ceil(samples / 640)`` frames per utterance (its i
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -31,11 +30,8 @@ def funcodec_env():
 
 
 @started_ahead
-@contextlib.contextmanager
 def funcodecs():
-    built_env(FUNCODEC)
-    with random_codecs(IDS) as codecs:
-        yield codecs
+    return random_codecs(FUNCODEC, IDS)
 
 
 @pytest.fixture(scope="module")

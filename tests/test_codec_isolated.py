@@ -7,8 +7,6 @@ registry), these tests skip and say why. Expected frame counts come from the pub
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -29,11 +27,8 @@ def torch_audio_env():
 
 
 @started_ahead
-@contextlib.contextmanager
 def isolated_codecs():
-    built_env(TORCH_AUDIO)
-    with random_codecs(TORCH_AUDIO_CODECS) as codecs:
-        yield codecs
+    return random_codecs(TORCH_AUDIO, TORCH_AUDIO_CODECS)
 
 
 @pytest.fixture(params=TORCH_AUDIO_CODECS)

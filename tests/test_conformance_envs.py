@@ -67,17 +67,13 @@ def authors_process(env: EnvSpec, family: str) -> Iterator[subprocess.Popen]:
 
 
 @started_ahead
-@contextlib.contextmanager
-def moshi_authors() -> Iterator[subprocess.Popen]:
-    with authors_process(MOSHI, "mimi") as process:
-        yield process
+def moshi_authors() -> contextlib.AbstractContextManager[subprocess.Popen]:
+    return authors_process(MOSHI, "mimi")
 
 
 @started_ahead
-@contextlib.contextmanager
-def dac_authors() -> Iterator[subprocess.Popen]:
-    with authors_process(DESCRIPT_DAC, "dac") as process:
-        yield process
+def dac_authors() -> contextlib.AbstractContextManager[subprocess.Popen]:
+    return authors_process(DESCRIPT_DAC, "dac")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,18 @@ TABS = "with st.tabs({views!r})[0]:\n"
 TAB_TEXT = "The first tab"
 TABLE = 'st.html(Path({table!r}).read_text(encoding="utf-8"))\n'
 DOWNLOAD = 'st.download_button("Download CSV", Path({csv!r}).read_bytes(), file_name="table.csv", on_click="ignore")\n'
-LEAST = {
-    "tabs": TABS + f"    st.text({TAB_TEXT!r})\n",
-    "static table": TABLE,
-    "download button": DOWNLOAD,
-    "all three": TABS + "    " + TABLE + "    " + DOWNLOAD,
+
+
+def _shows(text: str) -> Callable[[Any], bool]:
+    """A page has loaded: it shows ``text`` and is idle."""
+    return lambda page: text in page.text() and idle(page)
+
+
+LEAST = {  # name -> (the page after hello world's title, when it has loaded)
+    "tabs": (TABS + f"    st.text({TAB_TEXT!r})\n", _shows(TAB_TEXT)),
+    "static table": (TABLE, lambda page: bool(page.evaluate(CELLS)) and idle(page)),
+    "download button": (DOWNLOAD, _shows("Download CSV")),
+    "all three": (TABS + "    " + TABLE + "    " + DOWNLOAD, rendered("Reconstruction")),
 }
 # A tab switch, and the text that says the new tab has rendered.
 SWITCHES = (("SpeechLLM", "LLM:"), ("Reconstruction", "Rank by"))
@@ -91,15 +99,12 @@ def bench_leaderboard(
             hello_url = servers.enter_context(streamlit_server(hello))
             least_urls = {name: servers.enter_context(streamlit_server(path)) for name, path in least.items()}
             page = servers.enter_context(chromium(executable))
-
-            def says_hello(p) -> bool:
-                return HELLO_TEXT in p.text() and idle(p)
-
+            says_hello = _shows(HELLO_TEXT)
             for view in VIEWS:  # warm-up: the first session of a server reads and caches the results
                 page.open(f"{board_url}/?view={view}", rendered(view), timeout=180)
             page.open(hello_url, says_hello)
             for name, url in least_urls.items():
-                page.open(url, LEAST_SHOWN[name])
+                page.open(url, LEAST[name][1])
             loads: dict[str, list[float]] = {view: [] for view in VIEWS}
             hello_loads: list[float] = []
             least_loads: dict[str, list[float]] = {name: [] for name in least}
@@ -108,7 +113,7 @@ def bench_leaderboard(
                     hello_loads.append(page.open(hello_url, says_hello))
                     loads[view].append(page.open(f"{board_url}/?view={view}", rendered(view)))
                 for name, url in least_urls.items():
-                    least_loads[name].append(page.open(url, LEAST_SHOWN[name]))
+                    least_loads[name].append(page.open(url, LEAST[name][1]))
             switches = []
             page.open(f"{board_url}/?view=Reconstruction", rendered("Reconstruction"))
             for _ in range(repeat):
@@ -136,18 +141,6 @@ def bench_leaderboard(
     }
 
 
-def _shows(text: str):
-    return lambda page: text in page.text() and idle(page)
-
-
-LEAST_SHOWN = {
-    "tabs": _shows(TAB_TEXT),
-    "static table": lambda page: bool(page.evaluate(CELLS)) and idle(page),
-    "download button": _shows("Download CSV"),
-    "all three": rendered("Reconstruction"),
-}
-
-
 def _least_pages(results: Path, folder: Path) -> dict[str, Path]:
     """The least pages (name -> script), with the Reconstruction view's table ranked as the page ranks it at first."""
     from kodek.leaderboard import render
@@ -163,7 +156,7 @@ def _least_pages(results: Path, folder: Path) -> dict[str, Path]:
     table.write_text(render.STYLE + render.board_html(board), encoding="utf-8")
     csv.write_bytes(board.csv(dataset))
     pages = {}
-    for number, (name, part) in enumerate(LEAST.items()):
+    for number, (name, (part, _)) in enumerate(LEAST.items()):
         body = part.format(views=list(VIEWS), table=str(table), csv=str(csv))
         pages[name] = folder / f"least-{number}.py"
         pages[name].write_text(HELLO + "from pathlib import Path\n\n" + body, encoding="utf-8")
