@@ -6,10 +6,22 @@ hostile strings shown as text, never run.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from kodek.leaderboard import app_path, tables
-from kodek.leaderboard.browser import CELLS, HEADERS, chromium, find_browser, rendered, streamlit_server, wait_for
+from kodek.leaderboard.browser import (
+    CELLS,
+    HEADERS,
+    BrowserError,
+    chromium,
+    find_browser,
+    rendered,
+    shows,
+    streamlit_server,
+    wait_for,
+)
 from leaderboard_fixtures import IMG, SCRIPT, write_hostile_results
 
 TITLE = "kodek: speech tokenizers on Polish speech"
@@ -80,5 +92,16 @@ def test_every_view_reads_as_the_study_in_headless_chromium(tmp_path, hostile_re
         page.open(f"{url}/?view=Reconstruction", rendered("Reconstruction"))
         assert page.evaluate(SIDEBAR_WIDTH) < 100
         page.click_tab("Submit")
-        wait_for(lambda: rendered("Submit")(page), 60, "the Submit tab never opened at 800 px")
+        wait_for(lambda: page.holds(rendered("Submit")), 60, "the Submit tab never opened at 800 px")
         page.screenshot(tmp_path / "submit-800.png")
+
+
+def test_a_load_is_timed_in_the_page_from_its_navigation_until_it_is_ready():
+    """What `kodek bench leaderboard` reports: the page's own clock, from the navigation's start to the first moment
+    its test holds (a page that writes its text after 300 ms is never ready sooner)."""
+    later = "<body><script>setTimeout(() => document.body.append('ready'), 300)</script></body>"
+    with chromium(find_browser()) as page:
+        took = page.open("data:text/html," + urllib.parse.quote(later), shows("ready"))
+        assert took >= 0.3 and took * 1000 <= page.evaluate("performance.now()")
+        with pytest.raises(BrowserError, match="ready before anything happened"):
+            page.watch(shows("ready"))  # a test that already holds would time nothing

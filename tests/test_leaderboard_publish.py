@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 from huggingface_hub import HfApi, constants
 
 import kodek
@@ -42,6 +44,10 @@ def test_publish_space_uploads_the_space_the_wheel_and_pinned_requirements(hub, 
         api.hf_hub_download("kodek-test/leaderboard-space", "requirements.txt", repo_type="space")
     )
     assert requirement_lines(space_requirements.read_text()) == [f"kodek[leaderboard] @ {url}"]
+    # The Space is served as `kodek leaderboard` serves it: no file watcher, no full garbage collection per run.
+    config = Path(api.hf_hub_download("kodek-test/leaderboard-space", ".streamlit/config.toml", repo_type="space"))
+    settings = tomllib.loads(config.read_text())
+    assert settings == {"server": {"fileWatcherType": "none"}, "runner": {"postScriptGC": False}}
     # Every metric module: its own Space, its script, and the same wheel (no bare `kodek` from the index).
     modules = sorted(p.name for p in (ROOT / METRICS_DIR).iterdir() if (p / "requirements.txt").is_file())
     assert modules
@@ -65,3 +71,11 @@ def test_the_repository_requirements_never_name_kodek_from_the_index():
 def test_publishing_outside_a_checkout_is_one_clear_error(tmp_path):
     with pytest.raises(PublishError, match="not a kodek checkout"):
         publish_space("kodek-test/nowhere", source=tmp_path)
+
+
+def test_kodek_leaderboard_serves_the_page_as_the_space_does(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(subprocess, "call", lambda command, env: ran.append(command) or 0)
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 0
+    command = " ".join(ran[0])
+    assert "--server.fileWatcherType none" in command and "--runner.postScriptGC false" in command

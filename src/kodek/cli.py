@@ -251,7 +251,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from kodek.leaderboard import app_path
+    from kodek.leaderboard import app_path, server_flags
 
     app = app_path()
     env = dict(os.environ)
@@ -274,6 +274,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        *server_flags(),
     ]
     print(
         f"leaderboard on http://{args.address}:{args.port} (results from {args.results or args.repo}); Ctrl+C stops it"

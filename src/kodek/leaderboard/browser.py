@@ -3,6 +3,10 @@ DevTools protocol (``websockets``, which Streamlit already depends on).
 
 Used by ``kodek bench leaderboard`` (page-load and widget-change times) and by the browser test. A host-resolver
 rule keeps Chromium from contacting anything but 127.0.0.1.
+
+When a page is ready (it shows what a reader came for) is a JavaScript expression that the page itself tests in the
+next frame after each change of its DOM or image loaded, so a load or a tab switch is timed in the page, to the
+frame, not by polling it from here.
 """
 
 from __future__ import annotations
@@ -23,15 +27,33 @@ from pathlib import Path
 from typing import Any
 
 from kodek.errors import KodekError
+from kodek.leaderboard import server_flags
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 STREAMLIT_FLAGS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1")
 BODY_TEXT = "document.body ? document.body.innerText : ''"
 # The tables are static HTML (``kodek.leaderboard.render``): a reader's text is in their cells and headers.
 CELLS = "Array.from(document.querySelectorAll('.kodek-table td')).map(e => e.textContent)"
-# The plots are SVG images: drawn once their image has loaded.
-PLOTS = "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img')).filter(i => i.complete).length"
 HEADERS = "Array.from(document.querySelectorAll('.kodek-table th')).map(e => e.textContent)"
+# A watcher of the page: the first frame in which ``READY`` holds, in ms after ``SINCE`` (on the page's clock). It is
+# tested at the next frame after any change of the DOM (or an image loaded), once per frame: when the page is
+# drawn anyway, so testing adds no layout of its own.
+WATCH = """(() => {
+  if (window.__kodekWatch) window.__kodekWatch.disconnect();
+  const state = {since: SINCE, at: null};
+  const ready = () => { try { return Boolean(READY); } catch (error) { return false; } };
+  let planned = false;
+  const check = () => { planned = false; if (state.at === null && ready()) state.at = performance.now(); };
+  const plan = () => { if (!planned && state.at === null) { planned = true; requestAnimationFrame(check); } };
+  const watch = new MutationObserver(plan);
+  watch.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+  document.addEventListener("load", plan, true);  // an image loads without a change of the DOM
+  window.__kodekWatch = watch;
+  window.__kodekState = state;
+  check();
+  return state.at !== null;
+})()"""
+WAITED = "(s => s && s.at !== null ? [s.at - s.since] : null)(window.__kodekState)"
 
 
 class BrowserError(KodekError):
@@ -69,9 +91,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 @contextlib.contextmanager
 def streamlit_server(app: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``streamlit run app`` on a free local port; yields its URL once it answers its health check."""
+    """``streamlit run app`` on a free local port, with the leaderboard's server settings (every page the benchmark
+    compares is served alike); yields its URL once it answers its health check."""
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *STREAMLIT_FLAGS]
+    command += server_flags()
     process = subprocess.Popen(
         command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -121,13 +145,29 @@ class Page:
     def resize(self, width: int, height: int) -> None:
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
-    def open(self, url: str, ready: Callable[[Page], Any], timeout: float = 60) -> float:
-        """Load ``url`` in a fresh document and wait until ``ready(page)``; returns the seconds it took."""
+    def holds(self, ready: str) -> bool:
+        return bool(self.evaluate(ready))
+
+    def open(self, url: str, ready: str, timeout: float = 60) -> float:
+        """Load ``url`` in a fresh document and wait until the JavaScript expression ``ready`` holds; returns the
+        seconds from the start of the navigation to the first moment it held, on the page's clock."""
         self.call("Page.navigate", url="about:blank")
-        started = time.perf_counter()
-        self.call("Page.navigate", url=url)
-        wait_for(lambda: ready(self), timeout, f"{url} never became ready")
-        return time.perf_counter() - started
+        source = WATCH.replace("SINCE", "0").replace("READY", ready)  # 0: the navigation's start
+        script = self.call("Page.addScriptToEvaluateOnNewDocument", source=source)["identifier"]
+        try:
+            self.call("Page.navigate", url=url)
+            return self.waited(timeout, f"{url} never became ready")
+        finally:
+            self.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script)
+
+    def watch(self, ready: str) -> None:
+        """Start timing, in this document, until the JavaScript expression ``ready`` holds (it must not yet)."""
+        if self.evaluate(WATCH.replace("SINCE", "performance.now()").replace("READY", ready)):
+            raise BrowserError(f"the page is ready before anything happened: {ready}")
+
+    def waited(self, timeout: float, what: str) -> float:
+        """Seconds from the start of the watch until its expression first held (waits up to ``timeout``)."""
+        return wait_for(lambda: self.evaluate(WAITED), timeout, what)[0] / 1000
 
     def screenshot(self, path: Path) -> Path:
         shot = self.call("Page.captureScreenshot", format="png")
@@ -195,39 +235,37 @@ def chromium(executable: str, width: int = 1400, height: int = 1000) -> Iterator
             stop(process)
 
 
-# -- what "the view has rendered" means, per view ---------------------------------------------------------------
+# -- what "the view has rendered" means, per view (JavaScript expressions) ---------------------------------------
 
-
+# No script run in progress (Streamlit shows a status widget while one is) and no widget still a placeholder
+# (widgets load their code lazily and show a skeleton until then).
 IDLE = (
     '!document.querySelector(\'[data-testid="stStatusWidget"], [data-testid="stSkeleton"],'
     ' [data-testid="stSkeletonElement"]\')'
 )
-
-
-def idle(page: Page) -> bool:
-    """No script run in progress (Streamlit shows a status widget while one is) and no widget still a placeholder
-    (widgets load their code lazily and show a skeleton until then)."""
-    return bool(page.evaluate(IDLE))
-
-
+TABLE_SHOWN = "!!document.querySelector('.kodek-table td')"
+PLOT_SHOWN = "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img')).some(i => i.complete)"
 # What a view says when it has nothing to show (e.g. no SpeechLLM results yet): rendered as well.
 EMPTY_VIEW = ("No SpeechLLM results", "No reconstruction results", "No results", "No listening examples")
 
 
-def empty(page: Page) -> bool:
-    text = page.text()
-    return any(message in text for message in EMPTY_VIEW)
+def shows(text: str) -> str:
+    """The page shows ``text`` (as a reader sees it: hidden text and scripts do not count)."""
+    return f"document.body.innerText.includes({json.dumps(text)})"
 
 
-def rendered(view: str) -> Callable[[Page], bool]:
-    """A test of the page that holds once ``view`` shows what a reader came for."""
+EMPTY = "(" + " || ".join(shows(message) for message in EMPTY_VIEW) + ")"
+
+
+def rendered(view: str) -> str:
+    """When ``view`` shows what a reader came for, and the page is idle."""
     if view in ("Reconstruction", "SpeechLLM", "Per subset", "Methodology"):
         marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
-        return lambda page: ((marker in page.text() and bool(page.evaluate(CELLS))) or empty(page)) and idle(page)
+        return f"(({shows(marker)} && {TABLE_SHOWN}) || {EMPTY}) && {IDLE}"
     if view == "Plots":
-        return lambda page: (bool(page.evaluate(PLOTS)) or empty(page)) and idle(page)
+        return f"({PLOT_SHOWN} || {EMPTY}) && {IDLE}"
     if view == "Listen":
-        return lambda page: ("original" in page.text() or "No listening examples" in page.text()) and idle(page)
+        return f"({shows('original')} || {shows('No listening examples')}) && {IDLE}"
     if view == "Submit":
-        return lambda page: "Check and submit" in page.text() and idle(page)
+        return f"{shows('Check and submit')} && {IDLE}"
     raise ValueError(f"unknown view {view!r}")

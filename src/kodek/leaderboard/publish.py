@@ -86,11 +86,16 @@ def requirements(template: str, requirement: str) -> str:
 
 
 def stage_space(source: Path, wheel: Wheel, url: str, out: Path) -> Path:
-    """The leaderboard Space's files: its card and page, the wheel, and requirements pinned to the wheel."""
+    """The leaderboard Space's files: its card and page, the server settings ``kodek leaderboard`` runs with, the
+    wheel, and requirements pinned to the wheel."""
+    from kodek.leaderboard import server_config
+
     space = source / SPACE_DIR
     out.mkdir(parents=True)
     for name in SPACE_FILES:
         shutil.copy2(space / name, out / name)
+    (out / ".streamlit").mkdir()
+    (out / ".streamlit" / "config.toml").write_text(server_config(), encoding="utf-8")
     (out / WHEELS).mkdir()
     shutil.copy2(wheel.path, out / WHEELS / wheel.name)
     text = requirements((space / "requirements.txt").read_text(encoding="utf-8"), f"kodek[leaderboard] @ {url}")
