@@ -249,23 +249,23 @@ PLOT_SHOWN = "Array.from(document.querySelectorAll('[data-testid=\"stImage\"] im
 EMPTY_VIEW = ("No SpeechLLM results", "No reconstruction results", "No results", "No listening examples")
 
 
-def shows(text: str) -> str:
-    """The page shows ``text`` (as a reader sees it: hidden text and scripts do not count)."""
-    return f"document.body.innerText.includes({json.dumps(text)})"
+def shows(*texts: str) -> str:
+    """The page shows one of ``texts`` (as a reader sees it: hidden text and scripts do not count)."""
+    return f"(text => {json.dumps(texts)}.some(t => text.includes(t)))(document.body.innerText)"
 
 
-EMPTY = "(" + " || ".join(shows(message) for message in EMPTY_VIEW) + ")"
+EMPTY = shows(*EMPTY_VIEW)
 
 
 def rendered(view: str) -> str:
     """When ``view`` shows what a reader came for, and the page is idle."""
     if view in ("Reconstruction", "SpeechLLM", "Per subset", "Methodology"):
         marker = {"Methodology": "Reproduce a row"}.get(view, "Download CSV")
-        return f"(({shows(marker)} && {TABLE_SHOWN}) || {EMPTY}) && {IDLE}"
+        return f"{IDLE} && (({TABLE_SHOWN} && {shows(marker)}) || {EMPTY})"
     if view == "Plots":
-        return f"({PLOT_SHOWN} || {EMPTY}) && {IDLE}"
+        return f"{IDLE} && ({PLOT_SHOWN} || {EMPTY})"
     if view == "Listen":
-        return f"({shows('original')} || {shows('No listening examples')}) && {IDLE}"
+        return f"{IDLE} && {shows('original', 'No listening examples')}"
     if view == "Submit":
-        return f"{shows('Check and submit')} && {IDLE}"
+        return f"{IDLE} && {shows('Check and submit')}"
     raise ValueError(f"unknown view {view!r}")
