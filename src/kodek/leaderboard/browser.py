@@ -150,7 +150,7 @@ class Page:
 
     def open(self, url: str, ready: str, timeout: float = 60) -> float:
         """Load ``url`` in a fresh document and wait until the JavaScript expression ``ready`` holds; returns the
-        seconds from the start of the navigation to the first moment it held, on the page's clock."""
+        seconds from the start of the navigation to the first frame in which it held, on the page's clock."""
         self.call("Page.navigate", url="about:blank")
         source = WATCH.replace("SINCE", "0").replace("READY", ready)  # 0: the navigation's start
         script = self.call("Page.addScriptToEvaluateOnNewDocument", source=source)["identifier"]
@@ -166,7 +166,8 @@ class Page:
             raise BrowserError(f"the page is ready before anything happened: {ready}")
 
     def waited(self, timeout: float, what: str) -> float:
-        """Seconds from the start of the watch until its expression first held (waits up to ``timeout``)."""
+        """Seconds from the start of the watch to the first frame in which its expression held (waits up to
+        ``timeout``)."""
         return wait_for(lambda: self.evaluate(WAITED), timeout, what)[0] / 1000
 
     def screenshot(self, path: Path) -> Path:
