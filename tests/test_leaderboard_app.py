@@ -404,7 +404,7 @@ def test_the_space_folder_deploys_as_is():
     assert "unsafe_allow_html" not in page
     # Raw HTML in one place, and only what the renderer (which escapes every string it is given) made.
     assert page.count("st.html(") == 1 and 'st.html(render.STYLE + "".join(parts))' in page
-    made_by_the_renderer = ("render.", "listing(", "html or render.", "*sections")
+    made_by_the_renderer = ("render.", "listing(", "shown.html if shown else render.", "listings)")
     calls = [call.strip() for call in page.split("show_html(")[1:] if not call.startswith("*parts: str")]
     assert calls and all(call.startswith(made_by_the_renderer) for call in calls), calls
 

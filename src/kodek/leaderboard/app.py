@@ -96,18 +96,57 @@ def breakdown(version: tuple, dataset: str, metric: str, condition: str, group: 
     return tables.breakdown_board(results_for(_prepared, dataset), metric, condition, group)
 
 
-# A view switch or a filter change reruns the page: the ranked table and its HTML are built once per choice.
+@dataclass(frozen=True)
+class Shown:
+    """A ranked table as the page shows it: the board, its HTML and its CSV."""
+
+    board: Board
+    html: str
+    csv: bytes
+
+
+# A view switch or a filter change reruns the page: the ranked table, its HTML and its CSV are built once per choice.
 @st.cache_resource(show_spinner=False, max_entries=64)
 def ranked(
     version: tuple, dataset: str, name: str, llm: str, categories: tuple, bitrate: tuple, headline: str, _board: Board
-) -> tuple[Board, str]:
+) -> Shown:
     board = _board.filtered(categories, bitrate).ranked_by(headline)
-    return board, render.board_html(board)
+    return Shown(board, render.board_html(board), board.csv(dataset))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def unscored_systems(version: tuple, dataset: str, _prepared: Prepared) -> list[dict[str, str]]:
-    return tables.unscored_systems(results_for(_prepared, dataset))
+def reconstruction_listings(version: tuple, dataset: str, _prepared: Prepared) -> str:
+    """The collapsible listings under the Reconstruction table (failures by reason, registered systems without
+    results, random-weight runs), built once per results read."""
+    results = results_for(_prepared, dataset)
+    sections = []
+    failures = [
+        {"codec": r["codec"]["id"], "reason": reason, "utterances": count}
+        for r in tables.for_task(results, "reconstruction")
+        for reason, count in sorted(r["failures"].get("by_reason", {}).items())
+    ]
+    if failures:
+        sections.append(listing(f"Failures by reason ({len(failures)})", pd.DataFrame(failures)))
+    unscored = tables.unscored_systems(results)
+    if unscored:
+        sections.append(
+            listing(
+                f"Registered systems without results ({len(unscored)})",
+                pd.DataFrame(unscored),
+                "Every system kodek registers is listed: not scored yet, or unsupported with the reason.",
+            )
+        )
+    random = _prepared.loaded.random_weight_runs
+    if random:
+        runs = pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
+        sections.append(
+            listing(
+                f"Random-weight runs: pipeline checks, not scores ({len(random)})",
+                runs,
+                "Built from configs with random weights for tests; their numbers mean nothing and are not shown.",
+            )
+        )
+    return "".join(sections)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -118,15 +157,15 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 # -- presentation helpers ---------------------------------------------------------------------------------
 
 
-def show_board(board: Board, key: str, measured_on: str, *, file_name: str, html: str | None = None) -> None:
+def show_board(board: Board, key: str, measured_on: str, *, file_name: str, shown: Shown | None = None) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
     value per column starred, why cells are empty, and a visible CSV download with units and the data measured on."""
     notes = [f"{column.strip()}: {why}" for column, why in board.notes.items()]
     why = render.text_html("Why some cells are empty:") + render.lines_html(notes) if notes else ""
-    show_html(html or render.board_html(board), why)
+    show_html(shown.html if shown else render.board_html(board), why)
     st.download_button(
         "Download CSV",
-        board.csv(measured_on),
+        shown.csv if shown else board.csv(measured_on),
         file_name=f"{file_name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
@@ -138,9 +177,9 @@ def show_board(board: Board, key: str, measured_on: str, *, file_name: str, html
 def show_ranked(page: Page, name: str, board: Board, headline: str, *, file_name: str, llm: str = "") -> None:
     """A table of the page's results ranked by ``headline`` under the page's filters (built once per choice)."""
     choice = (tuple(page.categories), page.bitrate, headline)
-    board, html = ranked(page.version, page.dataset, name, llm, *choice, board)
-    if len(board):
-        show_board(board, name, page.dataset, file_name=file_name, html=html)
+    shown = ranked(page.version, page.dataset, name, llm, *choice, board)
+    if len(shown.board):
+        show_board(shown.board, name, page.dataset, file_name=file_name, shown=shown)
     else:
         st.info("No results match the filters.")
 
@@ -233,8 +272,8 @@ def _kbps(value: float) -> str:
 
 
 def view_reconstruction(page: Page) -> None:
-    board = page.board
-    headlines = board.headlines
+    everything = page.prepared.reconstruction[page.dataset]
+    headlines = everything.headlines  # the columns, whatever the filters keep
     if not headlines:
         st.info("No reconstruction results for this data yet.")
         return
@@ -247,42 +286,15 @@ def view_reconstruction(page: Page) -> None:
             "unavailable, or how many utterances failed."
         )
     )
-    everything = page.prepared.reconstruction[page.dataset]
     show_ranked(page, "reconstruction", everything, headline, file_name="kodek-reconstruction")
     apart = [
         (group, other.filtered(page.categories, page.bitrate).ranked_by(headline))
         for group, other in page.prepared.reconstruction_apart.get(page.dataset, [])
     ]
     show_apart([a for a in apart if len(a[1])], "reconstruction", page.dataset, "kodek-reconstruction")
-    sections = []
-    failures = [
-        {"codec": r["codec"]["id"], "reason": reason, "utterances": count}
-        for r in tables.for_task(page.results, "reconstruction")
-        for reason, count in sorted(r["failures"].get("by_reason", {}).items())
-    ]
-    if failures:
-        sections.append(listing(f"Failures by reason ({len(failures)})", pd.DataFrame(failures)))
-    unscored = unscored_systems(page.version, page.dataset, page.prepared)
-    if unscored:
-        sections.append(
-            listing(
-                f"Registered systems without results ({len(unscored)})",
-                pd.DataFrame(unscored),
-                "Every system kodek registers is listed: not scored yet, or unsupported with the reason.",
-            )
-        )
-    random = page.prepared.loaded.random_weight_runs
-    if random:
-        runs = pd.DataFrame([{"codec": r["codec"]["id"], "task": r["task"], "date": r["date"]} for r in random])
-        sections.append(
-            listing(
-                f"Random-weight runs: pipeline checks, not scores ({len(random)})",
-                runs,
-                "Built from configs with random weights for tests; their numbers mean nothing and are not shown.",
-            )
-        )
-    if sections:
-        show_html(*sections)
+    listings = reconstruction_listings(page.version, page.dataset, page.prepared)
+    if listings:
+        show_html(listings)
 
 
 def view_speechllm(page: Page) -> None:
