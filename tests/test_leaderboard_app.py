@@ -404,7 +404,7 @@ def test_the_space_folder_deploys_as_is():
     assert "unsafe_allow_html" not in page
     # Raw HTML in one place, and only what the renderer (which escapes every string it is given) made.
     assert page.count("st.html(") == 1 and 'st.html(render.STYLE + "".join(parts))' in page
-    made_by_the_renderer = ("render.", "listing(", "shown.html if shown else render.", "listings)")
+    made_by_the_renderer = ("render.", "listing(", "shown.html, why)", "listings)")
     calls = [call.strip() for call in page.split("show_html(")[1:] if not call.startswith("*parts: str")]
     assert calls and all(call.startswith(made_by_the_renderer) for call in calls), calls
 
@@ -419,6 +419,25 @@ def test_fifty_codecs_render_in_every_view(tmp_path, monkeypatch):
         if view != "Plots":
             assert app.get("download_button")
     assert tables.SOURCE_STUDY_METRICS[0] == "pesq_wb"
+
+
+def test_results_under_other_settings_are_shown_apart_with_their_own_download(tmp_path, monkeypatch):
+    from kodek.leaderboard.synthetic import comparability
+
+    write_synthetic(tmp_path, codecs=4, subsets=1)
+    partial = tmp_path / "synthetic-semantic-001" / "reconstruction.json"
+    data = json.loads(partial.read_text())
+    data.update(comparability(data, limit=20))  # the same data, scored on its first 20 utterances only
+    partial.write_text(json.dumps(data))
+    monkeypatch.setenv("KODEK_RESULTS", str(tmp_path))
+    app = run("Reconstruction")
+    assert not app.exception, app.exception
+    ranked, *_ = shown_tables(app)
+    assert "synthetic-semantic-001" not in set(ranked["Codec"])
+    (box,) = [e for e in app.get("expander") if e.label.startswith("Not comparable with the table above")]
+    assert list(shown_tables(box)[0]["Codec"]) == ["synthetic-semantic-001"]
+    assert any("limit: 20" in t for t in html_texts(box))
+    assert [b.label for b in box.get("download_button")] == ["Download CSV"]
 
 
 def test_the_reference_is_drawn_apart_from_the_pareto_front(tmp_path, monkeypatch):

@@ -104,6 +104,10 @@ class Shown:
     html: str
     csv: bytes
 
+    @classmethod
+    def of(cls, board: Board, measured_on: str) -> Shown:
+        return cls(board, render.board_html(board), board.csv(measured_on))
+
 
 # A view switch or a filter change reruns the page: the ranked table, its HTML and its CSV are built once per choice.
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -111,7 +115,7 @@ def ranked(
     version: tuple, dataset: str, name: str, llm: str, categories: tuple, bitrate: tuple, headline: str, _board: Board
 ) -> Shown:
     board = _board.filtered(categories, bitrate).ranked_by(headline)
-    return Shown(board, render.board_html(board), board.csv(dataset))
+    return Shown.of(board, dataset)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -157,15 +161,15 @@ def audio_bytes(version: tuple, relative: str, _source: ResultsSource, _root: st
 # -- presentation helpers ---------------------------------------------------------------------------------
 
 
-def show_board(board: Board, key: str, measured_on: str, *, file_name: str, shown: Shown | None = None) -> None:
+def show_board(shown: Shown, key: str, *, file_name: str) -> None:
     """Every row (no scroll box), every cell as the text a reader needs (a value or why it is missing), the best
     value per column starred, why cells are empty, and a visible CSV download with units and the data measured on."""
-    notes = [f"{column.strip()}: {why}" for column, why in board.notes.items()]
+    notes = [f"{column.strip()}: {why}" for column, why in shown.board.notes.items()]
     why = render.text_html("Why some cells are empty:") + render.lines_html(notes) if notes else ""
-    show_html(shown.html if shown else render.board_html(board), why)
+    show_html(shown.html, why)
     st.download_button(
         "Download CSV",
-        shown.csv if shown else board.csv(measured_on),
+        shown.csv,
         file_name=f"{file_name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
@@ -179,7 +183,7 @@ def show_ranked(page: Page, name: str, board: Board, headline: str, *, file_name
     choice = (tuple(page.categories), page.bitrate, headline)
     shown = ranked(page.version, page.dataset, name, llm, *choice, board)
     if len(shown.board):
-        show_board(shown.board, name, page.dataset, file_name=file_name, shown=shown)
+        show_board(shown, name, file_name=file_name)
     else:
         st.info("No results match the filters.")
 
@@ -190,7 +194,7 @@ def show_apart(apart: list, key: str, measured_on: str, name: str) -> None:
         with st.expander(f"Not comparable with the table above: {len(board)} more results ({number} of {len(apart)})"):
             caption = "Measured under other settings, so ranked only among themselves. They differ in:"
             show_html(render.text_html(caption), render.lines_html(group.differences))
-            show_board(board, f"{key}_apart_{number}", measured_on, file_name=f"{name}-apart-{number}")
+            show_board(Shown.of(board, measured_on), f"{key}_apart_{number}", file_name=f"{name}-apart-{number}")
 
 
 def show_table(frame: pd.DataFrame, *, every_row: bool = True) -> None:
@@ -358,7 +362,7 @@ def view_breakdown(page: Page) -> None:
         )
     )
     if len(board):
-        show_board(board, "breakdown", page.dataset, file_name=f"kodek-{metric}-{condition}-by-{group}")
+        show_board(Shown.of(board, page.dataset), "breakdown", file_name=f"kodek-{metric}-{condition}-by-{group}")
     else:
         st.info("No results match the filters.")
 
